@@ -1,0 +1,86 @@
+"End-to-end tests of the `bcc-*` commands, run as a user runs them: as separate processes."
+import json, subprocess, sys
+from pathlib import Path
+import pandas as pd
+import pytest
+from fastcore.docments import docments
+from bcc_nb.data import bcc_demo_data
+from bcc_nb.train import bcc_train
+from bcc_nb.evaluate import bcc_evaluate
+
+def run(*args, cwd=None):
+    return subprocess.run(list(args), capture_output=True, text=True, cwd=cwd, timeout=900)
+
+@pytest.mark.parametrize('cmd,func', [('bcc-train', bcc_train), ('bcc-evaluate', bcc_evaluate), ('bcc-demo-data', bcc_demo_data)])
+def test_help_documents_every_option(cmd, func):
+    r = run(cmd, '--help')
+    assert r.returncode == 0, r.stderr
+    help_text = ' '.join(r.stdout.split())
+    for name, doc in docments(func).items():
+        if name == 'return': continue
+        assert doc, f"{cmd}: parameter {name} has no docment"
+        assert f"--{name.replace('_', '-')}" in help_text or f" {name} " in help_text, f"{cmd} --help does not list {name}"
+        assert ' '.join(doc.split()) in help_text, f"{cmd} --help does not explain {name}"
+
+@pytest.fixture(scope='module')
+def trained_run(tiny_demo, tmp_path_factory):
+    out = tmp_path_factory.mktemp('runs')/'tiny'
+    r = run('bcc-train', str(tiny_demo), '--out', str(out), '--size', '64', '--bs', '4', '--epochs', '1', '--quiet')
+    assert r.returncode == 0, r.stderr
+    return out, r
+
+def test_train_writes_run_folder(trained_run):
+    out, r = trained_run
+    assert {'config.json', 'history.csv', 'model.json', 'model.safetensors'} <= {p.name for p in out.iterdir()}
+    assert not (out/'checkpoints').exists()
+    assert 'Run folder:' in r.stdout and 'roc_auc_score' in r.stdout
+    hist = pd.read_csv(out/'history.csv')
+    assert len(hist) == 1 and hist.train_loss.notna().all()
+    assert 0 <= hist.accuracy.iloc[0] <= 1 and 0 <= hist.roc_auc_score.iloc[0] <= 1
+    config = json.loads((out/'config.json').read_text())
+    assert config['epochs'] == 1 and config['size'] == 64 and config['arch'] == 'densenet201'
+    assert config['cases']['valid'] and not set(config['cases']['train']) & set(config['cases']['valid'])
+    meta = json.loads((out/'model.json').read_text())
+    assert meta['classes'] == ['benign', 'malignant'] and meta['size'] == 64
+
+def test_evaluate_writes_metrics_and_plots(trained_run):
+    out, _ = trained_run
+    r = run('bcc-evaluate', str(out))
+    assert r.returncode == 0, r.stderr
+    for f in ('metrics.json', 'predictions.csv', 'confusion_matrix.png', 'roc_curve.png', 'history.png'):
+        assert (out/f).stat().st_size > 0, f
+        if f.endswith('.png'): assert (out/f).read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    m = json.loads((out/'metrics.json').read_text())
+    for k in ('accuracy', 'precision', 'recall', 'specificity', 'f1', 'roc_auc'):
+        assert 0 <= m[k] <= 1, (k, m[k])
+    preds = pd.read_csv(out/'predictions.csv', dtype={'case': str})
+    assert len(preds) == m['n_images'] and set(preds.case) == set(json.loads((out/'config.json').read_text())['cases']['valid'])
+    assert ((preds.prob_benign + preds.prob_malignant - 1).abs() < 1e-4).all()
+
+def test_train_refuses_to_overwrite_a_model(trained_run, tiny_demo):
+    out, _ = trained_run
+    before = (out/'model.safetensors').read_bytes()
+    r = run('bcc-train', str(tiny_demo), '--out', str(out), '--size', '64', '--epochs', '1', '--quiet')
+    assert r.returncode != 0
+    assert 'already holds a trained model' in r.stderr and '--overwrite' in r.stderr
+    assert (out/'model.safetensors').read_bytes() == before
+
+def test_train_missing_data_folder(tmp_path):
+    r = run('bcc-train', str(tmp_path/'nope'), '--out', str(tmp_path/'run'))
+    assert r.returncode != 0 and 'No such folder' in r.stderr and 'Traceback' not in r.stderr
+    assert not (tmp_path/'run').exists()
+
+def test_train_needs_data_or_demo(tmp_path):
+    r = run('bcc-train', '--out', str(tmp_path/'run'))
+    assert r.returncode != 0 and '--demo' in r.stderr
+
+def test_evaluate_not_a_run_folder(tmp_path):
+    r = run('bcc-evaluate', str(tmp_path))
+    assert r.returncode != 0 and 'run folder' in r.stderr and 'Traceback' not in r.stderr
+
+def test_demo_command(tmp_path):
+    "The README's main job, `bcc-train --demo`, on the default demo set (kept short: 1 epoch, 64 px)."
+    r = run('bcc-train', '--demo', '--epochs', '1', '--size', '64', '--out', 'runs/demo', '--quiet', cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert len(list((tmp_path/'demo_data').rglob('*.png'))) == 240
+    assert (tmp_path/'runs/demo/model.safetensors').exists()

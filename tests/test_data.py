@@ -1,0 +1,92 @@
+"Data layouts, patient-grouped splits and bad input, on files the tests make, and on the real BreakHis sample."
+import shutil, warnings
+import numpy as np
+import pytest
+from PIL import Image
+from bcc_nb.data import (breakhis_manifest, patient_split, check_patient_split, image_dataloaders, detect_layout,
+                         parse_breakhis_name)
+
+def test_missing_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match='No such folder'): image_dataloaders(tmp_path/'nope')
+
+def test_empty_folder(tmp_path):
+    with pytest.raises(ValueError, match='neither train/ and valid/'): image_dataloaders(tmp_path)
+
+def test_folder_layout_with_one_class(tmp_path, tiny_demo):
+    files = sorted(tiny_demo.rglob('SOB_B_*.png'))
+    for split, fs in (('train', files[:6]), ('valid', files[6:9])):
+        (tmp_path/split/'benign').mkdir(parents=True)
+        for f in fs: shutil.copy(f, tmp_path/split/'benign'/f.name)
+    with pytest.raises(ValueError, match='Only one class'): image_dataloaders(tmp_path)
+
+def test_folder_layout_validation_name_and_warning(tmp_path, tiny_demo):
+    for i, f in enumerate(sorted(tiny_demo.rglob('*.png'))):
+        d = tmp_path/('validation' if i % 4 == 0 else 'train')/parse_breakhis_name(f)['label']
+        d.mkdir(parents=True, exist_ok=True)
+        shutil.copy(f, d/f.name)
+    assert detect_layout(tmp_path) == 'folders'
+    with pytest.warns(UserWarning, match='cannot check'): dls = image_dataloaders(tmp_path, size=32, bs=4)
+    assert dls.vocab == ['benign', 'malignant'] and len(dls.valid_ds) == 6
+
+def test_class_with_one_patient_cannot_be_split(tiny_demo):
+    df = breakhis_manifest(tiny_demo)
+    one_benign = df[(df.label == 'malignant') | (df.case == df[df.label == 'benign'].case.iloc[0])]
+    with pytest.raises(ValueError, match='fewer than 2 patients'): patient_split(one_benign.reset_index(drop=True))
+
+def test_splits_never_leak_patients(tiny_demo):
+    df = breakhis_manifest(tiny_demo)
+    for seed in range(5):
+        tr, va = patient_split(df, 0.34, seed)
+        assert not set(df.case[tr]) & set(df.case[va])
+        assert set(df.label[va]) == {'benign', 'malignant'}
+        assert len(tr) + len(va) == len(df)
+
+def test_check_patient_split_catches_a_leak():
+    with pytest.raises(ValueError, match=r"Patient leak: cases \['b'\]"):
+        check_patient_split(['a', 'b', 'b', 'c'], [0, 0, 0, 1], [0, 1, 3], [2])
+
+def test_slides_of_one_case_stay_together(tiny_demo):
+    df = breakhis_manifest(tiny_demo)
+    multi = df.groupby('case').slide.nunique()
+    assert (multi > 1).any(), "the demo data should have cases with two slides"
+    tr, va = patient_split(df)
+    for case in multi[multi > 1].index:
+        assert df.case[tr].eq(case).any() != df.case[va].eq(case).any()
+
+def test_non_ascii_paths_and_symlinks(tmp_path, tiny_demo):
+    target = tmp_path/'données ñ'/'BreaKHis'
+    shutil.copytree(tiny_demo, target)
+    link = tmp_path/'link'
+    link.symlink_to(target, target_is_directory=True)
+    for p in (target, link):
+        dls = image_dataloaders(p, size=32, bs=4)
+        xb, yb = dls.one_batch()
+        assert xb.shape == (4, 3, 32, 32)
+
+# --- the real BreakHis sample (skipped where ../shared/data/breakhis-dev is absent) ---
+
+def test_real_breakhis_counts(real_data):
+    df = breakhis_manifest(real_data)
+    assert len(df) == 328
+    assert df.label.value_counts().to_dict() == {'benign': 183, 'malignant': 145}
+    assert df.groupby('label').case.nunique().to_dict() == {'benign': 6, 'malignant': 14}
+    # 7 of the 8 subtypes: the sample has no tubular adenoma (its README says all 8 appear)
+    assert df.case.nunique() == 20 and df.subtype.nunique() == 7 and 'tubular_adenoma' not in set(df.subtype)
+    assert set(df.magnification) == {40, 100, 200, 400}
+    # one case, three slides; and one case (21998) under two tumour types
+    assert set(df[df.case == '22549'].slide) == {'14-22549AB', '14-22549CD', '14-22549G'}
+    assert set(df[df.case == '21998'].subtype) == {'fibroadenoma', 'phyllodes_tumor'}
+    assert df.magnification.value_counts()[100] > 250
+
+def test_real_breakhis_splits_are_patient_disjoint(real_data):
+    df = breakhis_manifest(real_data)
+    for seed in range(10):
+        tr, va = patient_split(df, 0.25, seed)
+        assert not set(df.case[tr]) & set(df.case[va])
+        assert set(df.label[va]) == set(df.label[tr]) == {'benign', 'malignant'}
+
+def test_real_breakhis_dataloaders(real_data):
+    dls = image_dataloaders(real_data, size=64, bs=8)
+    assert len(dls.train_ds) + len(dls.valid_ds) == 328
+    xb, yb = dls.one_batch()
+    assert xb.shape == (8, 3, 64, 64)

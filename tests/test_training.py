@@ -1,0 +1,31 @@
+"Training integration: the real BreakHis sample end to end, reloading a run, and the plateau schedule."
+import json
+import numpy as np, pandas as pd, torch
+from bcc_nb.train import train_classifier, load_run, load_model_files
+from bcc_nb.evaluate import evaluate_learner
+
+def test_real_data_train_evaluate(real_data, tmp_path):
+    out = tmp_path/'real'
+    learn = train_classifier(real_data, out=out, size=64, bs=16, epochs=1, quiet=True)
+    ev = evaluate_learner(learn, history=out)
+    assert ev.metrics['n_images'] == len(learn.dls.valid_ds) > 0
+    assert all(0 <= ev.metrics[k] <= 1 for k in ('accuracy', 'roc_auc', 'f1'))
+    config = json.loads((out/'config.json').read_text())
+    assert not set(config['cases']['train']) & set(config['cases']['valid'])
+    assert set(ev.predictions().case) == set(config['cases']['valid'])
+
+def test_reloaded_run_predicts_like_the_learner(tiny_demo, tmp_path):
+    out = tmp_path/'run'
+    learn = train_classifier(tiny_demo, out=out, size=64, bs=4, epochs=1, quiet=True)
+    with learn.no_bar(): p1, _ = learn.get_preds(dl=learn.dls.valid)
+    learn2 = load_run(out)
+    with learn2.no_bar(): p2, _ = learn2.get_preds(dl=learn2.dls.valid)
+    assert torch.allclose(p1, p2, atol=1e-5)
+    model, meta = load_model_files(out)
+    assert meta['arch'] == 'densenet201' and not model.training
+
+def test_plateau_schedule(tiny_demo, tmp_path):
+    out = tmp_path/'plateau'
+    train_classifier(tiny_demo, out=out, size=64, bs=4, epochs=2, lr=1e-4, schedule='plateau', quiet=True)
+    assert len(pd.read_csv(out/'history.csv')) == 2
+    assert json.loads((out/'config.json').read_text())['schedule'] == 'plateau'
