@@ -84,3 +84,19 @@ def test_demo_command(tmp_path):
     assert r.returncode == 0, r.stderr
     assert len(list((tmp_path/'demo_data').rglob('*.png'))) == 240
     assert (tmp_path/'runs/demo/model.safetensors').exists()
+
+def test_train_cli_magnification_and_folds(tiny_demo, tmp_path):
+    out = tmp_path/'fold'
+    r = run('bcc-train', str(tiny_demo), '--out', str(out), '--size', '32', '--bs', '4', '--epochs', '1',
+            '--magnification', '100', '--folds', '3', '--fold', '2', '--quiet')
+    assert r.returncode == 0, r.stderr
+    config = json.loads((out/'config.json').read_text())
+    assert (config['magnification'], config['folds'], config['fold'], config['task']) == ([100], 3, 2, 'binary')
+    r = run('bcc-evaluate', str(out))  # reloads the same fold
+    assert r.returncode == 0, r.stderr
+    preds = pd.read_csv(out/'predictions.csv', dtype={'case': str})
+    assert set(preds.case) == set(config['cases']['valid'])
+
+def test_train_cli_bad_magnification(tiny_demo, tmp_path):
+    r = run('bcc-train', str(tiny_demo), '--out', str(tmp_path/'x'), '--magnification', '400')
+    assert r.returncode != 0 and 'No images at magnification [400]' in r.stderr and 'Traceback' not in r.stderr

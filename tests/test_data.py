@@ -90,3 +90,54 @@ def test_real_breakhis_dataloaders(real_data):
     assert len(dls.train_ds) + len(dls.valid_ds) == 328
     xb, yb = dls.one_batch()
     assert xb.shape == (8, 3, 64, 64)
+
+# --- unreadable files, filters, tasks and folds ---
+
+def _with_bad_files(tmp_path, tiny_demo):
+    root = tmp_path/'data'
+    shutil.copytree(tiny_demo, root)
+    folder = next(root.rglob('100X'))
+    good = next(folder.glob('*.png'))
+    stem = good.stem.rsplit('-', 1)[0]
+    (folder/f'{stem}-901.png').write_bytes(good.read_bytes()[:1500])   # truncated
+    (folder/f'{stem}-902.png').write_bytes(b'')                          # zero bytes
+    (folder/f'{stem}-903.png').write_text('<html>not an image</html>')  # wrong content
+    return root
+
+def test_unreadable_files_are_skipped_with_a_list(tmp_path, tiny_demo):
+    root = _with_bad_files(tmp_path, tiny_demo)
+    with pytest.warns(UserWarning) as w: dls = image_dataloaders(root, size=32, bs=4)
+    msg = ' '.join(str(x.message) for x in w)
+    assert all(f'-90{i}.png' in msg for i in (1, 2, 3)) and 'Skipping 3' in msg
+    assert sorted(dls.skipped.path.map(lambda p: p[-7:])) == ['901.png', '902.png', '903.png']
+    assert len(dls.train_ds) + len(dls.valid_ds) == 24
+    for _ in dls.train: pass  # every batch decodes
+
+def test_unreadable_files_strict(tmp_path, tiny_demo):
+    root = _with_bad_files(tmp_path, tiny_demo)
+    with pytest.raises(ValueError, match=r'3 unreadable image file\(s\)[\s\S]*-902.png: empty file'):
+        image_dataloaders(root, strict=True)
+
+def test_kfold_validates_every_patient_once(tiny_demo):
+    from bcc_nb.data import patient_kfold
+    df = breakhis_manifest(tiny_demo)
+    folds = patient_kfold(df, 3, seed=0)
+    assert len(folds) == 3
+    assert sorted(np.concatenate([va for _, va in folds])) == list(range(len(df)))
+    with pytest.raises(ValueError, match='4 folds need at least 4 patients per class'): patient_kfold(df, 4)
+
+def test_subtype_task(tmp_path):
+    from bcc_nb.data import make_demo_data
+    root = make_demo_data(tmp_path/'d16', n_patients=16, images_per_patient=2, size=(64, 42))
+    dls = image_dataloaders(root, size=32, bs=4, task='subtype', folds=2, fold=1)
+    assert len(dls.vocab) == 8 and set(dls.manifest.query("split=='valid'").subtype) == set(dls.vocab)
+    with pytest.raises(ValueError, match="task must be"): image_dataloaders(root, task='grade')
+
+def test_real_breakhis_magnification_and_folds(real_data):
+    from bcc_nb.data import patient_kfold
+    dls = image_dataloaders(real_data, size=32, bs=8, magnification=100)
+    assert set(dls.manifest.magnification) == {100} and len(dls.manifest) == 302
+    assert dls.skipped.empty
+    df = breakhis_manifest(real_data)
+    for tr, va in patient_kfold(df, 5):
+        assert not set(df.case[tr]) & set(df.case[va])
