@@ -10,7 +10,9 @@ def test_missing_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match='No such folder'): image_dataloaders(tmp_path/'nope')
 
 def test_empty_folder(tmp_path):
-    with pytest.raises(ValueError, match='neither train/ and valid/'): image_dataloaders(tmp_path)
+    with pytest.raises(ValueError, match='No image files'): image_dataloaders(tmp_path)
+    (tmp_path/'notes.txt').write_text('hello')
+    with pytest.raises(ValueError, match='No image files'): image_dataloaders(tmp_path)
 
 def test_folder_layout_with_one_class(tmp_path, tiny_demo):
     files = sorted(tiny_demo.rglob('SOB_B_*.png'))
@@ -141,3 +143,14 @@ def test_real_breakhis_magnification_and_folds(real_data):
     df = breakhis_manifest(real_data)
     for tr, va in patient_kfold(df, 5):
         assert not set(df.case[tr]) & set(df.case[va])
+
+def test_class_folders_without_split(tmp_path, tiny_demo):
+    for i, f in enumerate(sorted(tiny_demo.rglob('*.png'))):  # plain names: no patient ids
+        d = tmp_path/parse_breakhis_name(f)['label']
+        d.mkdir(exist_ok=True)
+        shutil.copy(f, d/f'img{i:03d}.png')
+    assert detect_layout(tmp_path) == 'classes'
+    with pytest.warns(UserWarning, match='split the images at random'): dls = image_dataloaders(tmp_path, size=32, bs=4)
+    assert dls.vocab == ['benign', 'malignant'] and len(dls.train_ds) + len(dls.valid_ds) == 24
+    assert set(dls.manifest.query("split=='valid'").label) == {'benign', 'malignant'}
+    with pytest.raises(ValueError, match='need BreakHis file names'): image_dataloaders(tmp_path, folds=3)
