@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 from scipy import ndimage
-from sklearn.model_selection import StratifiedGroupKFold
+from sklearn.model_selection import StratifiedGroupKFold, train_test_split
+import torch
 from fastcore.script import call_parse, CliError
 from fastai.vision.all import (DataBlock, ImageBlock, CategoryBlock, ColReader, IndexSplitter, Resize,
                                get_image_files)
@@ -238,11 +239,14 @@ def patient_split(df:pd.DataFrame,       # Manifest with a `case` column and the
                   label:str='label',     # Column to stratify by
                  )->tuple:               # (train indices, valid indices) into `df`
     "Hold out about `valid_pct` of the patients, stratified by class, never splitting a patient."
-    k = min(max(2, round(1/valid_pct)), int(df.groupby(label).case.nunique().min()))
-    return patient_kfold(df, max(k, 2), seed, label)[0]
+    k = max(2, min(round(1/valid_pct), int(df.groupby(label).case.nunique().min())))
+    return patient_kfold(df, k, seed, label)[0]
 
 # %% ../nbs/00_data.ipynb #265701a2
 _VALID_NAMES = ('valid', 'validation', 'val')
+
+def _check_classes(df, path):
+    if df.label.nunique() < 2: raise ValueError(f"Only one class ({df.label.iloc[0]!r}) found in {path}: need at least two class folders.")
 
 def detect_layout(path:str|Path)->str:
     "'folders' (train/ + valid/), 'breakhis' (BreakHis-named images) or 'classes' (one folder per class, no split)."
@@ -252,7 +256,7 @@ def detect_layout(path:str|Path)->str:
     files = get_image_files(path)
     if not files: raise ValueError(f"No image files (.png, .jpg, .tif, ...) in {path} or its subfolders.")
     if any(parse_breakhis_name(f) for f in files): return 'breakhis'
-    if files and all(f.parent.parent == path for f in files): return 'classes'
+    if all(f.parent.parent == path for f in files): return 'classes'
     raise ValueError(f"{path} holds neither BreakHis-named images (like SOB_B_A-14-22549AB-100-001.png), nor "
                      "train/ and valid/ class folders, nor one folder of images per class.")
 
@@ -266,7 +270,7 @@ def folders_manifest(path:str|Path)->pd.DataFrame:
     df = pd.DataFrame(rows, columns=['path', 'label', 'split'])
     for split in ('train', 'valid'):
         if not (df.split == split).any(): raise ValueError(f"No images in the {split} folder of {path}.")
-    if df.label.nunique() < 2: raise ValueError(f"Only one class ({df.label.iloc[0]!r}) found in {path}: need at least two class folders.")
+    _check_classes(df, path)
     warnings.warn(f"{path}: train/valid folders carry no patient ids, so bcc_nb cannot check that no patient is on "
                   "both sides. A random image split leaks patients and inflates validation scores.")
     return df
@@ -276,8 +280,7 @@ def class_folders_manifest(path:str|Path, valid_pct:float=0.25, seed:int=42)->pd
     "Manifest of one folder per class with no split: a class-stratified random image split, with a leak warning."
     path = Path(path)
     df = pd.DataFrame([dict(path=str(f), label=f.parent.name) for f in sorted(get_image_files(path))])
-    if df.label.nunique() < 2: raise ValueError(f"Only one class ({df.label.iloc[0]!r}) found in {path}: need at least two class folders.")
-    from sklearn.model_selection import train_test_split
+    _check_classes(df, path)
     _, valid_idx = train_test_split(np.arange(len(df)), test_size=valid_pct, random_state=seed, stratify=df.label)
     df['split'] = 'train'
     df.loc[valid_idx, 'split'] = 'valid'
@@ -287,7 +290,7 @@ def class_folders_manifest(path:str|Path, valid_pct:float=0.25, seed:int=42)->pd
     return df
 
 # %% ../nbs/00_data.ipynb #a2be2a18
-def image_dataloaders(path:str|Path,           # A BreakHis tree or a train/ + valid/ folder
+def image_dataloaders(path:str|Path,           # A BreakHis tree, train/ + valid/ class folders, or one folder per class
                       size:int=128,            # Training image size (square crops; see `01_augment`)
                       bs:int=16,               # Batch size
                       valid_pct:float=0.25,    # Fraction of patients held out (BreakHis layout)
@@ -302,7 +305,7 @@ def image_dataloaders(path:str|Path,           # A BreakHis tree or a train/ + v
                       fold:int=0,              # Which fold to validate on (with `folds`)
                       strict:bool=False,       # Stop on unreadable image files instead of skipping them
                      ):
-    "fastai `DataLoaders` for a BreakHis tree (split by patient) or a train/valid folder layout."
+    "fastai `DataLoaders` for a BreakHis tree (split by patient) or a folder-per-class layout."
     if task not in ('binary', 'subtype'): raise ValueError(f"task must be 'binary' or 'subtype', not {task!r}")
     layout = detect_layout(path)
     if layout == 'breakhis':
@@ -328,9 +331,7 @@ def image_dataloaders(path:str|Path,           # A BreakHis tree or a train/ + v
         df, skipped = check_images(df, strict)
         label = 'label'
     valid_idx = np.flatnonzero(df.split.values == 'valid')
-    if num_workers is None:
-        import torch
-        num_workers = 4 if torch.cuda.is_available() else 0
+    if num_workers is None: num_workers = 4 if torch.cuda.is_available() else 0
     dblock = DataBlock(blocks=(ImageBlock, CategoryBlock), get_x=ColReader('path'), get_y=ColReader(label),
                        splitter=IndexSplitter(valid_idx), item_tfms=item_tfms or Resize(size), batch_tfms=batch_tfms)
     dls = dblock.dataloaders(df, bs=bs, num_workers=num_workers, device=device, seed=seed)

@@ -13,6 +13,7 @@ import warnings; warnings.filterwarnings('ignore', message='`torch.jit.script` i
 import torch
 from torch import nn
 import torchvision
+from safetensors.torch import load_file
 from fastai.vision.all import Learner, Adam, params, accuracy, RocAucBinary, create_body, model_meta, num_features_model
 
 # %% auto #0
@@ -40,9 +41,7 @@ def load_state_dict_file(path:str|Path)->dict:
     "Read a `.safetensors` or `.pth` state dict without unpickling code."
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f"Weights file not found: {path}")
-    if path.suffix == '.safetensors':
-        from safetensors.torch import load_file
-        return load_file(str(path))
+    if path.suffix == '.safetensors': return load_file(str(path))
     try: sd = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e:
         raise ValueError(f"{path} is not a plain state dict ({e}). Save weights with "
@@ -61,8 +60,8 @@ def load_backbone(arch:str='densenet201',       # Any torchvision classification
                  )->nn.Module:
     "A torchvision model with the weights you asked for, without ever needing a network for 'auto'."
     if pretrained not in (True, False, 'auto'): raise ValueError(f"pretrained must be True, False or 'auto', not {pretrained!r}")
-    model = torchvision.models.get_model(arch, weights=None)
     if weights is not None:
+        model = torchvision.models.get_model(arch, weights=None)
         # the torchvision classifier layer is replaced by our head, so its weights are not needed
         sd = {k: v for k, v in load_state_dict_file(weights).items() if not k.startswith(_tv_heads)}
         missing, unexpected = model.load_state_dict(sd, strict=False)
@@ -72,12 +71,12 @@ def load_backbone(arch:str='densenet201',       # Any torchvision classification
                              f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}. Is it a {arch} state dict?")
         if verbose: print(f"Loaded {arch} weights from {weights}")
         return model
-    if pretrained is False: return model
+    if pretrained is False: return torchvision.models.get_model(arch, weights=None)
     ckpt = hub_checkpoint(arch)
     if pretrained == 'auto' and not ckpt.exists():
         if verbose: print(f"No ImageNet weights for {arch} in {ckpt.parent}: starting from random weights "
                           f"(put {ckpt.name} there, or pass pretrained=True with a network, to fine-tune from ImageNet).")
-        return model
+        return torchvision.models.get_model(arch, weights=None)
     try: return torchvision.models.get_model(arch, weights='DEFAULT')
     except Exception as e:
         raise RuntimeError(f"Could not load ImageNet weights for {arch} ({type(e).__name__}: {e}). Download them on a "
@@ -115,9 +114,10 @@ def classifier_learner(dls,                       # `DataLoaders` from `image_da
                        weights:str|Path|None=None,# Local state dict file for the backbone
                        metrics=None,              # Default: accuracy, plus ROC-AUC from probabilities for 2 classes
                        verbose:bool=True,         # Print where the weights came from
+                       model:nn.Module|None=None, # An already built `create_classifier` model (e.g. reloaded), instead of a new one
                        **kwargs,                  # Passed to fastai's `Learner`
                       )->Learner:
     "A fastai `Learner` with Adam, the reference model and a body/head split."
-    model = create_classifier(arch, dls.c, pretrained, weights, verbose=verbose)
+    if model is None: model = create_classifier(arch, dls.c, pretrained, weights, verbose=verbose)
     if metrics is None: metrics = [accuracy, RocAucBinary()] if dls.c == 2 else [accuracy]
     return Learner(dls, model, opt_func=Adam, splitter=body_head_splitter, metrics=metrics, **kwargs)

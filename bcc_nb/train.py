@@ -159,6 +159,7 @@ def train_classifier(data,                          # Data folder (BreakHis tree
     if learn.dls.device.type == 'cuda': learn = learn.to_fp32()
     save_model_files(learn, out, arch, size)
     shutil.rmtree(out/'checkpoints', ignore_errors=True)
+    for f in [out/'metrics.json', out/'predictions.csv', *out.glob('*.png')]: f.unlink(missing_ok=True)  # a replaced model's evaluation
     config['train_seconds'] = round(time.time() - t0, 1)
     config['best_epoch'] = getattr(learn, 'best_epoch', None)
     write_json(out/'config.json', config)
@@ -183,15 +184,14 @@ def load_run(run_dir:str|Path,          # A run folder written by `train_classif
                             task=config.get('task', 'binary'), folds=config.get('folds'), fold=config.get('fold', 0))
     if list(map(str, dls.vocab)) != meta['classes']:
         raise ValueError(f"The data's classes {list(dls.vocab)} differ from the model's {meta['classes']}.")
-    learn = classifier_learner(dls, meta['arch'], pretrained=False, verbose=False, path=run_dir)
-    learn.model.load_state_dict(model.state_dict())
+    learn = classifier_learner(dls, meta['arch'], model=model, path=run_dir)
     learn.config, learn.meta = config, meta
     return learn
 
 # %% ../nbs/03_train.ipynb #16c92bda
 def _pretrained_arg(s:str):
     s = str(s).lower()
-    if s in ('auto',): return 'auto'
+    if s == 'auto': return 'auto'
     if s in ('true', '1', 'yes'): return True
     if s in ('false', '0', 'no'): return False
     raise ValueError(f"--pretrained must be auto, true or false, not {s!r}")
@@ -219,7 +219,7 @@ def bcc_train(data:str=None,             # Data folder: a BreakHis tree or train
               seed:int=42,               # Random seed
               device:str=None,           # cpu or cuda (default: the GPU if there is one)
               overwrite:bool=False,      # Replace a model already in --out
-              quiet:bool=False,          # No progress bars
+              quiet:bool=False,          # Print neither progress bars nor the per-epoch table
              ):
     "Train a breast-cancer histology classifier and write a run folder."
     if data is None and not demo: raise CliError("bcc-train: give a data folder, or --demo to use the synthetic demo set.")

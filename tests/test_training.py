@@ -29,3 +29,12 @@ def test_plateau_schedule(tiny_demo, tmp_path):
     train_classifier(tiny_demo, out=out, size=64, bs=4, epochs=2, lr=1e-4, schedule='plateau', quiet=True)
     assert len(pd.read_csv(out/'history.csv')) == 2
     assert json.loads((out/'config.json').read_text())['schedule'] == 'plateau'
+
+def test_overwrite_drops_the_old_models_evaluation(tiny_demo, tmp_path):
+    out = tmp_path/'run'
+    learn = train_classifier(tiny_demo, out=out, size=32, bs=4, epochs=1, quiet=True)
+    evaluate_learner(learn, history=out).save(out)
+    assert (out/'metrics.json').exists() and (out/'roc_curve.png').exists()
+    train_classifier(tiny_demo, out=out, size=32, bs=4, epochs=1, quiet=True, overwrite=True)
+    assert not (out/'metrics.json').exists() and not list(out.glob('*.png'))  # stale: they described the old model
+    assert (out/'model.safetensors').exists() and (out/'history.csv').exists()
