@@ -6,7 +6,7 @@ Docs: https://bcc-nb.github.io/bcc_nb/data.html.md"""
 
 # %% ../nbs/00_data.ipynb #5d708918
 from __future__ import annotations
-import json, os, re, shutil, tempfile, warnings
+import hashlib, io, json, os, re, shutil, tempfile, warnings
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated')  # raised by fastai's imports
 from pathlib import Path
 
@@ -18,13 +18,13 @@ from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 import torch
 from fastcore.script import call_parse, CliError
 from fastai.vision.all import (DataBlock, ImageBlock, CategoryBlock, ColReader, IndexSplitter, Resize,
-                               get_image_files)
+                               get_image_files, PILImage)
 
 # %% auto #0
 __all__ = ['SUBTYPES', 'CLASSES', 'MAGNIFICATIONS', 'parse_breakhis_name', 'breakhis_path', 'synth_he_image', 'patient_stain',
-           'make_demo_data', 'breakhis_manifest', 'check_images', 'check_patient_split', 'patient_kfold',
-           'patient_split', 'detect_layout', 'folders_manifest', 'class_folders_manifest', 'image_dataloaders',
-           'data_summary', 'bcc_demo_data']
+           'make_demo_data', 'breakhis_manifest', 'check_images', 'HistoImage', 'check_patient_split', 'patient_kfold',
+           'patient_split', 'detect_layout', 'folders_manifest', 'class_folders_manifest', 'table_manifest',
+           'map_class_names', 'check_duplicates', 'image_dataloaders', 'DataSummary', 'data_summary', 'bcc_demo_data']
 
 # %% ../nbs/00_data.ipynb #e0824f5f
 SUBTYPES = {'A': 'adenosis', 'F': 'fibroadenoma', 'PT': 'phyllodes_tumor', 'TA': 'tubular_adenoma',
@@ -186,22 +186,53 @@ def breakhis_manifest(path:str|Path, # Folder holding BreakHis-named images (any
     return pd.DataFrame(rows)
 
 # %% ../nbs/00_data.ipynb #0dc48321
+def _image_info(path):
+    "(md5, mode, width, height) of an image file; raises if it is missing, empty or unreadable."
+    data = Path(path).read_bytes()
+    if not data: raise ValueError('empty file (0 bytes)')
+    with Image.open(io.BytesIO(data)) as im:
+        mode, (w, h) = im.mode, im.size
+        im.verify()
+    return hashlib.md5(data).hexdigest(), mode, w, h
+
+def _report(problems:list, what:str, fix:str, strict:bool):
+    "Raise (strict) or warn about `problems`, a list of (path, reason), naming every file."
+    if not problems: return
+    listing = '\n'.join(f'  {p}: {r}' for p, r in problems)
+    if strict: raise ValueError(f"{len(problems)} {what}:\n{listing}\n{fix}")
+    warnings.warn(f"Skipping {len(problems)} {what}:\n{listing}")
+
+# %% ../nbs/00_data.ipynb #a3aec881
 def check_images(df:pd.DataFrame,    # Manifest with a `path` column
                  strict:bool=False,  # Raise on unreadable files instead of skipping them
-                )->tuple:            # (manifest of readable images, DataFrame of skipped files and why)
-    "Set aside files that are empty, truncated or not images, with the reason."
-    bad = []
+                )->tuple:            # (manifest of readable images + md5/mode/width/height, DataFrame of skipped files and why)
+    "Set aside files that are missing, empty, truncated or not images, with the reason; describe the rest."
+    info, bad = {}, []
     for p in df.path:
-        if Path(p).stat().st_size == 0: bad.append((p, 'empty file (0 bytes)')); continue
-        try:
-            with Image.open(p) as im: im.verify()
-        except Exception as e: bad.append((p, f'unreadable image: {type(e).__name__}: {e}'))
+        try: info[p] = _image_info(p)
+        except FileNotFoundError: bad.append((p, 'file not found'))
+        except Exception as e: bad.append((p, str(e) if isinstance(e, ValueError) else f'unreadable image: {type(e).__name__}: {e}'))
+    _report(bad, 'unreadable image file(s)', 'Remove or replace them, or pass strict=False to skip them.', strict)
     skipped = pd.DataFrame(bad, columns=['path', 'reason'])
-    if len(skipped):
-        listing = '\n'.join(f'  {r.path}: {r.reason}' for r in skipped.itertuples())
-        if strict: raise ValueError(f"{len(skipped)} unreadable image file(s):\n{listing}\nRemove or replace them, or pass strict=False to skip them.")
-        warnings.warn(f"Skipping {len(skipped)} unreadable image file(s):\n{listing}")
-    return df[~df.path.isin(skipped.path)].reset_index(drop=True), skipped
+    df = df[df.path.isin(info)].reset_index(drop=True)
+    df[['md5', 'mode', 'width', 'height']] = pd.DataFrame([info[p] for p in df.path], index=df.index)
+    odd = df['mode'].value_counts().drop(['RGB'], errors='ignore')
+    if len(odd): warnings.warn(f"{odd.sum()} image(s) are not 8-bit RGB ({', '.join(f'{m}: {n}' for m, n in odd.items())}); "
+                               "they are converted to RGB when loaded (alpha dropped, 16-bit scaled to 8-bit).")
+    return df, skipped
+
+# %% ../nbs/00_data.ipynb #3047a5cd
+class HistoImage(PILImage):
+    "A fastai `PILImage` that scales 16-bit images to 8 bits instead of clipping them."
+    @classmethod
+    def create(cls, fn, **kwargs):
+        if isinstance(fn, (str, Path)):
+            with Image.open(fn) as im:
+                if im.mode.startswith('I'):  # 16-bit (I;16) or 32-bit integer greyscale
+                    a = np.asarray(im).astype(np.float64)
+                    a = a / (65535 if im.mode.startswith('I;16') or a.max() > 255 else 255) * 255
+                    return cls(Image.fromarray(a.round().clip(0, 255).astype(np.uint8)).convert('RGB'))
+        return super().create(fn, **kwargs)
 
 # %% ../nbs/00_data.ipynb #89fd9791
 def check_patient_split(groups, labels, train_idx, valid_idx):
@@ -246,10 +277,13 @@ def patient_split(df:pd.DataFrame,       # Manifest with a `case` column and the
 _VALID_NAMES = ('valid', 'validation', 'val')
 
 def _check_classes(df, path):
-    if df.label.nunique() < 2: raise ValueError(f"Only one class ({df.label.iloc[0]!r}) found in {path}: need at least two class folders.")
+    if df.label.nunique() < 2: raise ValueError(f"Only one class ({df.label.iloc[0]!r}) found in {path}: need at least two classes.")
 
-def detect_layout(path:str|Path)->str:
-    "'folders' (train/ + valid/), 'breakhis' (BreakHis-named images) or 'classes' (one folder per class, no split)."
+def detect_layout(path)->str:
+    "'manifest' (CSV/DataFrame), 'folders' (train/ + valid/), 'breakhis' (BreakHis names) or 'classes' (a folder per class)."
+    if isinstance(path, pd.DataFrame) or str(path).lower().endswith('.csv'):
+        if not isinstance(path, pd.DataFrame) and not Path(path).exists(): raise FileNotFoundError(f"No such manifest: {path}.")
+        return 'manifest'
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f"No such folder: {path}. Check the path, or use the demo data (`--demo`).")
     if (path/'train').is_dir() and any((path/v).is_dir() for v in _VALID_NAMES): return 'folders'
@@ -262,11 +296,11 @@ def detect_layout(path:str|Path)->str:
 
 # %% ../nbs/00_data.ipynb #3103597e
 def folders_manifest(path:str|Path)->pd.DataFrame:
-    "Manifest of a `train/` + `valid/` (or `validation/`, `val/`) layout with one folder per class."
+    "Manifest of a `train/` + `valid/` (or `validation/`, `val/`) layout with one folder per class, and an optional `test/`."
     path = Path(path)
     valid_name = next(v for v in _VALID_NAMES if (path/v).is_dir())
-    rows = [dict(path=str(f), label=f.parent.name, split=split)
-            for split, sub in (('train', 'train'), ('valid', valid_name)) for f in sorted(get_image_files(path/sub))]
+    subs = (('train', 'train'), ('valid', valid_name)) + ((('test', 'test'),) if (path/'test').is_dir() else ())
+    rows = [dict(path=str(f), label=f.parent.name, split=split) for split, sub in subs for f in sorted(get_image_files(path/sub))]
     df = pd.DataFrame(rows, columns=['path', 'label', 'split'])
     for split in ('train', 'valid'):
         if not (df.split == split).any(): raise ValueError(f"No images in the {split} folder of {path}.")
@@ -290,7 +324,75 @@ def class_folders_manifest(path:str|Path, valid_pct:float=0.25, seed:int=42)->pd
     return df
 
 # %% ../nbs/00_data.ipynb #a2be2a18
-def image_dataloaders(path:str|Path,           # A BreakHis tree, train/ + valid/ class folders, or one folder per class
+def table_manifest(table,                 # A CSV file or DataFrame with `path` and `label` columns
+                   valid_pct:float=0.25,  # Fraction of patients (or images, without patient ids) to hold out
+                   seed:int=42,           # Seed for the split
+                  )->pd.DataFrame:
+    "Manifest from a table: `path`, `label`, optional `patient` (or `case`/`group`) and `split` (train/valid/test)."
+    src = 'the manifest' if isinstance(table, pd.DataFrame) else str(table)
+    df = table.copy() if isinstance(table, pd.DataFrame) else pd.read_csv(table, dtype=str)
+    missing = {'path', 'label'} - set(df.columns)
+    if missing: raise ValueError(f"{src} needs the columns 'path' and 'label'; it lacks {sorted(missing)} (it has {list(df.columns)}).")
+    if not isinstance(table, pd.DataFrame):  # paths in a CSV are relative to the CSV's folder
+        df['path'] = [str(Path(table).parent/p) if not Path(p).is_absolute() else p for p in df.path]
+    group = next((c for c in ('case', 'patient', 'group') if c in df), None)
+    if group: df['case'] = df[group].astype(str)
+    if 'split' in df:
+        bad = set(df.split) - {'train', 'valid', 'test'}
+        if bad: raise ValueError(f"{src}: split must be train, valid or test, not {sorted(bad)}.")
+    elif group:
+        train_idx, valid_idx = patient_split(df, valid_pct, seed)
+        df['split'] = 'train'
+        df.loc[df.index[valid_idx], 'split'] = 'valid'
+    else:
+        _, valid_idx = train_test_split(np.arange(len(df)), test_size=valid_pct, random_state=seed, stratify=df.label)
+        df['split'] = 'train'
+        df.loc[valid_idx, 'split'] = 'valid'
+        warnings.warn(f"{src} has no patient column (patient, case or group), so bcc_nb split the images at random; "
+                      "images of one patient can land on both sides. Add a patient column for an honest split.")
+    _check_classes(df, src)
+    if group: check_patient_split(df.case, df.label, np.flatnonzero(df.split == 'train'), np.flatnonzero(df.split == 'valid'))
+    return df
+
+# %% ../nbs/00_data.ipynb #377e83d3
+_CLASS_ALIASES = {'benign': 'benign', 'b': 'benign', 'malignant': 'malignant', 'm': 'malignant',
+                  **{v: v for v in SUBTYPES.values()}, **{k.lower(): v for k, v in SUBTYPES.items() if len(k) > 1}}
+
+def map_class_names(df:pd.DataFrame,       # Manifest with a `label` column
+                    where:str='the data',  # What to call the data in messages
+                    class_map:dict|None=None, # {name found: class}; default: recognise BreakHis names
+                   )->pd.DataFrame:
+    "Map the class names of a manifest to BreakHis classes, or explain how to."
+    names = sorted(df.label.astype(str).unique())
+    if class_map:
+        unknown = [n for n in names if n not in class_map]
+        if unknown: raise ValueError(f"class_map does not say what {unknown} in {where} are; it maps {sorted(class_map)}.")
+        return df.assign(label=df.label.astype(str).map(class_map))
+    mapped = {n: _CLASS_ALIASES.get(n.lower().replace(' ', '_').replace('-', '_')) for n in names}
+    unknown = [n for n, m in mapped.items() if m is None]
+    if unknown:
+        example = ','.join(f'{n}=benign' if i == 0 else f'{n}=malignant' for i, n in enumerate(unknown[:2]))
+        warnings.warn(f"Class names {unknown} in {where} are not BreakHis classes (benign/malignant or a subtype); "
+                      f"using the names found ({names}) as they are. To map them, pass class_map (bcc-train --class-map {example}).")
+        return df
+    return df.assign(label=df.label.astype(str).map(mapped))
+
+# %% ../nbs/00_data.ipynb #04ccd007
+def check_duplicates(df:pd.DataFrame,   # Manifest with `md5` and `split` columns
+                     strict:bool=False, # Raise instead of warning
+                    ):
+    "Warn (or raise) about files with the same bytes in different splits, naming them."
+    dup = df[df.duplicated('md5', keep=False)]
+    groups = [g for _, g in dup.groupby('md5') if g.split.nunique() > 1]
+    if not groups: return
+    listing = '\n'.join('  ' + ' = '.join(f'{p} ({s})' for p, s in zip(g.path, g.split)) for g in groups)
+    msg = (f"{len(groups)} image(s) appear with the same bytes in more than one split, which leaks them into "
+           f"validation:\n{listing}\nRemove the copies.")
+    if strict: raise ValueError(msg)
+    warnings.warn(msg)
+
+# %% ../nbs/00_data.ipynb #60f5d292
+def image_dataloaders(path,                    # A BreakHis tree, train/ + valid/ class folders, a folder per class, or a CSV/DataFrame manifest
                       size:int=128,            # Training image size (square crops; see `01_augment`)
                       bs:int=16,               # Batch size
                       valid_pct:float=0.25,    # Fraction of patients held out (BreakHis layout)
@@ -303,9 +405,10 @@ def image_dataloaders(path:str|Path,           # A BreakHis tree, train/ + valid
                       task:str='binary',       # 'binary' (benign/malignant) or 'subtype' (the 8 BreakHis tumour types)
                       folds:int|None=None,     # Patient-grouped k-fold cross-validation: number of folds
                       fold:int=0,              # Which fold to validate on (with `folds`)
-                      strict:bool=False,       # Stop on unreadable image files instead of skipping them
+                      strict:bool=False,       # Stop on unreadable image files and on copies across splits
+                      class_map:dict|None=None,# {name found: class} for folder or table class names
                      ):
-    "fastai `DataLoaders` for a BreakHis tree (split by patient) or a folder-per-class layout."
+    "fastai `DataLoaders` for a BreakHis tree (split by patient), a folder-per-class layout or a manifest table."
     if task not in ('binary', 'subtype'): raise ValueError(f"task must be 'binary' or 'subtype', not {task!r}")
     layout = detect_layout(path)
     if layout == 'breakhis':
@@ -326,24 +429,64 @@ def image_dataloaders(path:str|Path,           # A BreakHis tree, train/ + valid
     else:
         if task != 'binary' or magnification is not None or folds:
             raise ValueError("task='subtype', magnification and folds need BreakHis file names; "
-                             f"{path} is a folder-per-class layout.")
-        df = folders_manifest(path) if layout == 'folders' else class_folders_manifest(path, valid_pct, seed)
+                             f"{path} is a {layout} layout.")
+        df = (folders_manifest(path) if layout == 'folders' else class_folders_manifest(path, valid_pct, seed)
+              if layout == 'classes' else table_manifest(path, valid_pct, seed))
+        df = map_class_names(df, 'the manifest' if isinstance(path, pd.DataFrame) else str(path), class_map)
         df, skipped = check_images(df, strict)
+        _check_classes(df, path if not isinstance(path, pd.DataFrame) else 'the manifest')
         label = 'label'
-    valid_idx = np.flatnonzero(df.split.values == 'valid')
+    check_duplicates(df, strict)
     if num_workers is None: num_workers = 4 if torch.cuda.is_available() else 0
-    dblock = DataBlock(blocks=(ImageBlock, CategoryBlock), get_x=ColReader('path'), get_y=ColReader(label),
-                       splitter=IndexSplitter(valid_idx), item_tfms=item_tfms or Resize(size), batch_tfms=batch_tfms)
-    dls = dblock.dataloaders(df, bs=bs, num_workers=num_workers, device=device, seed=seed)
+    fit_df = df[df.split != 'test'].reset_index(drop=True)  # a test split is kept aside, in `dls.manifest`
+    dblock = DataBlock(blocks=(ImageBlock(cls=HistoImage), CategoryBlock), get_x=ColReader('path'), get_y=ColReader(label),
+                       splitter=IndexSplitter(np.flatnonzero(fit_df.split.values == 'valid')),
+                       item_tfms=item_tfms or Resize(size), batch_tfms=batch_tfms)
+    dls = dblock.dataloaders(fit_df, bs=bs, num_workers=num_workers, device=device, seed=seed)
     dls.manifest, dls.layout, dls.skipped = df, layout, skipped
     return dls
 
-# %% ../nbs/00_data.ipynb #69538d38
-def data_summary(df:pd.DataFrame)->pd.DataFrame:
-    "Images and patients (cases) per class and split of a manifest."
-    cols = {'images': ('path', 'size')}
-    if 'case' in df: cols['patients'] = ('case', 'nunique')
-    return df.groupby(['split', 'label']).agg(**cols)
+# %% ../nbs/00_data.ipynb #708398f1
+def _md_table(df:pd.DataFrame)->str:
+    "A DataFrame as a markdown table (index included)."
+    df = df.reset_index()
+    rows = [' | '.join(map(str, df.columns)), ' | '.join(['---']*len(df.columns))]
+    rows += [' | '.join(map(str, r)) for r in df.itertuples(index=False)]
+    return '\n'.join(f'| {r} |' for r in rows)
+
+class DataSummary:
+    "What a data set holds, per split: images, patients, magnifications, subtypes, sizes, balance, skipped files."
+    def __init__(self, manifest:pd.DataFrame, skipped:pd.DataFrame|None=None, layout:str|None=None):
+        self.manifest, self.layout = manifest, layout
+        self.skipped = skipped if skipped is not None else pd.DataFrame(columns=['path', 'reason'])
+
+    def tables(self)->dict:
+        "The summary's tables, by title."
+        df, agg = self.manifest, {'images': ('path', 'size')}
+        if 'case' in df: agg['patients'] = ('case', 'nunique')
+        t = {'Images and patients per split and class': df.groupby(['split', 'label']).agg(**agg)}
+        bal = df.groupby('split').label.value_counts(normalize=True).unstack(fill_value=0).round(3)
+        t['Class balance (fraction of images)'] = bal
+        for col, title in (('magnification', 'Images per magnification'), ('subtype', 'Images per subtype')):
+            if col in df: t[title] = df.pivot_table(index=col, columns='split', values='path', aggfunc='size', fill_value=0)
+        if 'width' in df:
+            t['Image sizes and modes'] = df.groupby(['width', 'height', 'mode']).size().rename('images').to_frame()
+        if len(self.skipped): t['Skipped files'] = self.skipped.set_index('path')
+        return t
+
+    def to_dict(self)->dict:
+        "Plain data for `config.json`."
+        return {k: v.reset_index().to_dict('records') for k, v in self.tables().items()}
+
+    def __repr__(self):
+        return '\n\n'.join(f'{k}:\n{v.to_string()}' for k, v in self.tables().items())
+    def _repr_markdown_(self):
+        head = f"**{len(self.manifest)} images**" + (f" ({self.layout} layout)" if self.layout else '')
+        return head + '\n\n' + '\n\n'.join(f'*{k}*\n\n{_md_table(v)}' for k, v in self.tables().items())
+
+def data_summary(dls)->DataSummary:
+    "The `DataSummary` of `DataLoaders` made by `image_dataloaders`."
+    return DataSummary(dls.manifest, dls.skipped, dls.layout)
 
 # %% ../nbs/00_data.ipynb #6a31e988
 @call_parse

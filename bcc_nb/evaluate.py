@@ -121,15 +121,23 @@ class Evaluation:
 # %% ../nbs/04_evaluate.ipynb #5ebf0b3a
 def evaluate_learner(learn:Learner,          # A trained `Learner` (e.g. from `train_classifier` or `load_run`)
                      history:pd.DataFrame|str|Path|None=None, # Training history, or the run folder/CSV it is in
+                     split:str='valid',      # 'valid', or 'test' for the test images kept aside (test/ folder or manifest)
                     )->Evaluation:
-    "Predict the validation set once and compute metrics and plots from the probabilities."
-    with learn.no_bar(): probs, targs = learn.get_preds(dl=learn.dls.valid)
-    items = learn.dls.valid_ds.items if isinstance(learn.dls.valid_ds.items, pd.DataFrame) else None
+    "Predict the validation (or test) set once and compute metrics and plots from the probabilities."
+    if split == 'valid': dl, items = learn.dls.valid, learn.dls.valid_ds.items
+    elif split == 'test':
+        manifest = getattr(learn.dls, 'manifest', None)
+        items = manifest[manifest.split == 'test'] if manifest is not None else []
+        if not len(items): raise ValueError("This data has no test split: add a test/ folder or `split=test` rows to the manifest.")
+        dl = learn.dls.test_dl(items, with_labels=True)
+    else: raise ValueError(f"split must be 'valid' or 'test', not {split!r}")
+    with learn.no_bar(): probs, targs = learn.get_preds(dl=dl)
+    items = items if isinstance(items, pd.DataFrame) else None
     if history is not None and not isinstance(history, pd.DataFrame):
         h = Path(history)
         h = h/'history.csv' if h.is_dir() else h
         history = pd.read_csv(h) if h.exists() else None
-    return Evaluation(targs.numpy(), probs.float().numpy(), list(map(str, learn.dls.vocab)), items, history)
+    return Evaluation(targs.numpy(), probs.float().numpy(), list(map(str, learn.dls.vocab)), items, history, split)
 
 # %% ../nbs/04_evaluate.ipynb #90983b2c
 @call_parse
@@ -137,10 +145,12 @@ def bcc_evaluate(run_dir:str,      # Run folder written by bcc-train
                  data:str=None,    # Data folder (default: the one the run was trained on)
                  bs:int=None,      # Batch size (default: the run's)
                  device:str=None,  # cpu or cuda (default: the GPU if there is one)
+                 split:str='valid',# valid, or test: the test images kept aside (written to RUN_DIR/test/)
                 ):
     "Evaluate a trained run on its validation patients and save metrics and plots into the run folder."
-    try: learn = load_run(run_dir, data, bs, device)
+    try:
+        learn = load_run(run_dir, data, bs, device)
+        ev = evaluate_learner(learn, history=run_dir, split=split)
     except (FileNotFoundError, ValueError) as e: raise CliError(f"bcc-evaluate: {e}")
-    ev = evaluate_learner(learn, history=run_dir)
     print(repr(ev))
-    for p in ev.save(run_dir): print(f"wrote {p}")
+    for p in ev.save(Path(run_dir) if split == 'valid' else Path(run_dir)/split): print(f"wrote {p}")

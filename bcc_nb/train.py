@@ -96,7 +96,7 @@ def _versions()->dict:
 def _metric_names(learn): return ['valid_loss'] + [m.name for m in learn.metrics]
 
 # %% ../nbs/03_train.ipynb #eacbbc39
-def train_classifier(data,                          # Data folder (BreakHis tree or train/ + valid/), or `DataLoaders`
+def train_classifier(data,                          # Data folder or CSV manifest (see `image_dataloaders`), a DataFrame, or `DataLoaders`
                      out:str|Path='runs/bcc',       # Run folder to write
                      arch:str='densenet201',        # torchvision backbone
                      size:int=128,                  # Side of the square crops the model sees
@@ -112,7 +112,8 @@ def train_classifier(data,                          # Data folder (BreakHis tree
                      task:str='binary',             # 'binary' (benign/malignant) or 'subtype' (8 tumour types)
                      folds:int|None=None,           # Patient-grouped k-fold cross-validation: number of folds
                      fold:int=0,                    # Which fold to validate on (with `folds`)
-                     strict:bool=False,             # Stop on unreadable image files instead of skipping them
+                     strict:bool=False,             # Stop on unreadable image files and on copies across splits
+                     class_map:dict|None=None,      # {class name found: class} for folder or table layouts
                      seed:int=42,                   # Seeds the split, the data order and the initialisation
                      num_workers:int|None=None,     # DataLoader workers (default: 0 on CPU)
                      device:str|None=None,          # 'cpu', 'cuda', ...; default: the GPU if there is one
@@ -131,26 +132,27 @@ def train_classifier(data,                          # Data folder (BreakHis tree
     item_tfms, batch_tfms = histo_tfms(size)
     dls = data if hasattr(data, 'train') else image_dataloaders(
         data, size, bs, valid_pct, seed, item_tfms, batch_tfms, num_workers, device,
-        magnification=magnification, task=task, folds=folds, fold=fold, strict=strict)
+        magnification=magnification, task=task, folds=folds, fold=fold, strict=strict, class_map=class_map)
     learn = classifier_learner(dls, arch, pretrained, weights, verbose=not quiet, path=out, model_dir='checkpoints')
     monitor = monitor or ('roc_auc_score' if dls.c == 2 else 'valid_loss')
     if monitor not in _metric_names(learn): raise ValueError(f"monitor must be one of {_metric_names(learn)}, not {monitor!r}")
     if device.type == 'cuda': learn = learn.to_bf16() if torch.cuda.is_bf16_supported() else learn.to_fp16()
-    config = dict(data=str(Path(data).resolve()) if not hasattr(data, 'train') else None, out=str(out), arch=arch,
+    on_disk = isinstance(data, (str, Path))
+    config = dict(data=str(Path(data).resolve()) if on_disk else None, out=str(out), arch=arch,
                   size=size, bs=bs, epochs=epochs, lr=lr, pretrained=pretrained, weights=str(weights) if weights else None,
                   schedule=schedule, monitor=monitor, valid_pct=valid_pct, magnification=magnification, task=task,
-                  folds=folds, fold=fold, seed=seed, device=str(device),
+                  folds=folds, fold=fold, class_map=class_map, seed=seed, device=str(device),
                   versions=_versions(), started=datetime.now(timezone.utc).isoformat(timespec='seconds'))
     manifest = getattr(dls, 'manifest', None)
     if manifest is not None:
         config['layout'] = dls.layout
-        config['summary'] = data_summary(manifest).reset_index().to_dict('records')
+        config['summary'] = data_summary(dls).to_dict()
         if 'case' in manifest:
-            config['cases'] = {s: sorted(manifest.case[manifest.split == s].unique()) for s in ('train', 'valid')}
-        skipped = getattr(dls, 'skipped', None)
-        config['skipped'] = skipped.to_dict('records') if skipped is not None else []
+            config['cases'] = {s: sorted(manifest.case[manifest.split == s].unique()) for s in manifest.split.unique()}
+        config['skipped'] = dls.skipped.to_dict('records')
     out.mkdir(parents=True, exist_ok=True)
     write_json(out/'config.json', config)
+    if manifest is not None: atomic_write(out/'manifest.csv', lambda p: manifest.to_csv(p, index=False))
     cbs = [BestModelCallback(monitor=monitor, fname='best'), CSVLogger('history.csv')]
     t0 = time.time()
     with (learn.no_bar() if quiet or not progress else nullcontext()), (learn.no_logging() if quiet else nullcontext()):
@@ -176,12 +178,13 @@ def load_run(run_dir:str|Path,          # A run folder written by `train_classif
     if not (run_dir/'config.json').exists(): raise FileNotFoundError(f"{run_dir/'config.json'} is missing: is {run_dir} a bcc_nb run folder?")
     config = json.loads((run_dir/'config.json').read_text())
     model, meta = load_model_files(run_dir)
-    data = data or config.get('data')
+    if data is None: data = config.get('data') or (run_dir/'manifest.csv' if (run_dir/'manifest.csv').exists() else None)
     if data is None: raise ValueError(f"{run_dir} was trained on in-memory DataLoaders: pass `data`.")
     item_tfms, batch_tfms = histo_tfms(meta['size'])
     dls = image_dataloaders(data, meta['size'], bs or config['bs'], config['valid_pct'], config['seed'], item_tfms, batch_tfms,
                             device=torch.device(device) if device else None, magnification=config.get('magnification'),
-                            task=config.get('task', 'binary'), folds=config.get('folds'), fold=config.get('fold', 0))
+                            task=config.get('task', 'binary'), folds=config.get('folds'), fold=config.get('fold', 0),
+                            class_map=config.get('class_map'))
     if list(map(str, dls.vocab)) != meta['classes']:
         raise ValueError(f"The data's classes {list(dls.vocab)} differ from the model's {meta['classes']}.")
     learn = classifier_learner(dls, meta['arch'], model=model, path=run_dir)
@@ -198,7 +201,7 @@ def _pretrained_arg(s:str):
 
 # %% ../nbs/03_train.ipynb #fe854ed8
 @call_parse(pos=['data'])
-def bcc_train(data:str=None,             # Data folder: a BreakHis tree or train/ + valid/ class folders
+def bcc_train(data:str=None,             # Data: a BreakHis tree, train/ + valid/ class folders, a folder per class, or a CSV manifest
               demo:bool=False,           # Train on the synthetic demo data set instead (written to --demo-dir)
               demo_dir:str='demo_data',  # Where --demo writes its images
               out:str='runs/bcc',        # Run folder to write
@@ -215,7 +218,8 @@ def bcc_train(data:str=None,             # Data folder: a BreakHis tree or train
               task:str='binary',         # binary (benign/malignant) or subtype (8 tumour types)
               folds:int=None,            # Patient-grouped k-fold cross-validation: number of folds
               fold:int=0,                # Which fold to validate on (with --folds)
-              strict:bool=False,         # Stop on unreadable image files instead of skipping them
+              strict:bool=False,         # Stop on unreadable image files and on copies across splits
+              class_map:str=None,        # Map folder/table class names, e.g. 0=benign,1=malignant
               seed:int=42,               # Random seed
               device:str=None,           # cpu or cuda (default: the GPU if there is one)
               overwrite:bool=False,      # Replace a model already in --out
@@ -226,8 +230,9 @@ def bcc_train(data:str=None,             # Data folder: a BreakHis tree or train
     try:
         if demo: data = make_demo_data(demo_dir)
         mags = [int(m) for m in str(magnification).split(',')] if magnification else None
+        cmap = dict(kv.split('=', 1) for kv in class_map.split(',')) if class_map else None
         learn = train_classifier(data, out, arch, size, bs, epochs, lr, _pretrained_arg(pretrained), weights, schedule,
-                                 valid_pct=valid_pct, magnification=mags, task=task, folds=folds, fold=fold, strict=strict,
+                                 valid_pct=valid_pct, magnification=mags, task=task, folds=folds, fold=fold, strict=strict, class_map=cmap,
                                  seed=seed, device=device, overwrite=overwrite, quiet=quiet)
     except (FileNotFoundError, FileExistsError, ValueError, RuntimeError) as e: raise CliError(f"bcc-train: {e}")
     vals = dict(zip(_metric_names(learn), learn.validate()))

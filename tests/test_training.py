@@ -38,3 +38,14 @@ def test_overwrite_drops_the_old_models_evaluation(tiny_demo, tmp_path):
     train_classifier(tiny_demo, out=out, size=32, bs=4, epochs=1, quiet=True, overwrite=True)
     assert not (out/'metrics.json').exists() and not list(out.glob('*.png'))  # stale: they described the old model
     assert (out/'model.safetensors').exists() and (out/'history.csv').exists()
+
+def test_run_from_a_dataframe_reloads_from_its_manifest(tiny_demo, tmp_path):
+    from bcc_nb.data import breakhis_manifest
+    table = breakhis_manifest(tiny_demo)[['path', 'label', 'case']]
+    out = tmp_path/'df_run'
+    learn = train_classifier(table, out=out, size=32, bs=4, epochs=1, quiet=True)
+    assert json.loads((out/'config.json').read_text())['data'] is None
+    saved = pd.read_csv(out/'manifest.csv', dtype={'case': str})
+    assert len(saved) == 24 and set(saved.split) == {'train', 'valid'} and saved.md5.notna().all()
+    learn2 = load_run(out)  # no data argument: the run's own manifest.csv
+    assert list(learn2.dls.valid_ds.items.path) == list(learn.dls.valid_ds.items.path)
