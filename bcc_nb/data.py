@@ -22,9 +22,10 @@ from fastai.vision.all import (DataBlock, ImageBlock, CategoryBlock, ColReader, 
 
 # %% auto #0
 __all__ = ['SUBTYPES', 'CLASSES', 'MAGNIFICATIONS', 'parse_breakhis_name', 'breakhis_path', 'synth_he_image', 'patient_stain',
-           'make_demo_data', 'breakhis_manifest', 'check_images', 'HistoImage', 'check_patient_split', 'patient_kfold',
-           'patient_split', 'detect_layout', 'folders_manifest', 'class_folders_manifest', 'table_manifest',
-           'map_class_names', 'check_duplicates', 'image_dataloaders', 'DataSummary', 'data_summary', 'bcc_demo_data']
+           'make_demo_data', 'breakhis_manifest', 'patient_groups', 'check_images', 'HistoImage', 'check_patient_split',
+           'patient_kfold', 'patient_split', 'detect_layout', 'folders_manifest', 'class_folders_manifest',
+           'table_manifest', 'map_class_names', 'check_duplicates', 'image_dataloaders', 'DataSummary', 'data_summary',
+           'bcc_demo_data']
 
 # %% ../nbs/00_data.ipynb #e0824f5f
 SUBTYPES = {'A': 'adenosis', 'F': 'fibroadenoma', 'PT': 'phyllodes_tumor', 'TA': 'tubular_adenoma',
@@ -184,6 +185,11 @@ def breakhis_manifest(path:str|Path, # Folder holding BreakHis-named images (any
     rows = [dict(path=str(f), **info) for f in sorted(get_image_files(path)) if (info := parse_breakhis_name(f))]
     if not rows: raise ValueError(f"No BreakHis-named images (like SOB_B_A-14-22549AB-100-001.png) below {path}.")
     return pd.DataFrame(rows)
+
+# %% ../nbs/00_data.ipynb #e66ab596
+def patient_groups(paths)->list:
+    "The patient group (BreakHis case number) of each image path; `None` for names that are not BreakHis names."
+    return [info['case'] if (info := parse_breakhis_name(p)) else None for p in paths]
 
 # %% ../nbs/00_data.ipynb #0dc48321
 def _image_info(path):

@@ -78,7 +78,7 @@ def test_real_breakhis_counts(real_data):
     # one case, three slides; and one case (21998) under two tumour types
     assert set(df[df.case == '22549'].slide) == {'14-22549AB', '14-22549CD', '14-22549G'}
     assert set(df[df.case == '21998'].subtype) == {'fibroadenoma', 'phyllodes_tumor'}
-    assert df.magnification.value_counts()[100] > 250
+    assert df.magnification.value_counts().to_dict() == {100: 302, 200: 16, 40: 7, 400: 3}
 
 def test_real_breakhis_splits_are_patient_disjoint(real_data):
     df = breakhis_manifest(real_data)
@@ -89,7 +89,9 @@ def test_real_breakhis_splits_are_patient_disjoint(real_data):
 
 def test_real_breakhis_dataloaders(real_data):
     dls = image_dataloaders(real_data, size=64, bs=8)
-    assert len(dls.train_ds) + len(dls.valid_ds) == 328
+    assert dls.skipped.empty and len(dls.train_ds) + len(dls.valid_ds) == 328
+    # halved 700x460 (a few BreakHis originals are 700x456)
+    assert set(dls.manifest['mode']) == {'RGB'} and set(zip(dls.manifest.width, dls.manifest.height)) == {(350, 230), (350, 228)}
     xb, yb = dls.one_batch()
     assert xb.shape == (8, 3, 64, 64)
 
@@ -154,3 +156,10 @@ def test_class_folders_without_split(tmp_path, tiny_demo):
     assert dls.vocab == ['benign', 'malignant'] and len(dls.train_ds) + len(dls.valid_ds) == 24
     assert set(dls.manifest.query("split=='valid'").label) == {'benign', 'malignant'}
     with pytest.raises(ValueError, match='need BreakHis file names'): image_dataloaders(tmp_path, folds=3)
+
+def test_flattened_breakhis_files(tmp_path, tiny_demo):
+    "Kaggle re-uploads flatten the tree: everything is recovered from the file names."
+    for f in tiny_demo.rglob('*.png'): shutil.copy(f, tmp_path/f.name)
+    dls = image_dataloaders(tmp_path, size=32, bs=4)
+    assert dls.layout == 'breakhis' and len(dls.manifest) == 24 and dls.manifest.case.nunique() == 6
+    assert not set(dls.manifest.case[dls.manifest.split == 'train']) & set(dls.manifest.case[dls.manifest.split == 'valid'])
