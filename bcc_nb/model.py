@@ -14,7 +14,7 @@ import torch
 from torch import nn
 import torchvision
 from safetensors.torch import load_file
-from fastai.vision.all import Learner, Adam, params, accuracy, RocAucBinary, create_body, model_meta, num_features_model
+from fastai.vision.all import Learner, Adam, params, accuracy, RocAucBinary, create_body, create_head, model_meta, num_features_model
 
 # %% auto #0
 __all__ = ['reference_head', 'hub_checkpoint', 'load_state_dict_file', 'load_backbone', 'classifier_body', 'create_classifier',
@@ -97,10 +97,13 @@ def create_classifier(arch:str='densenet201',     # torchvision model name
                       weights:str|Path|None=None, # Local state dict file for the backbone
                       p:float=0.5,                # Dropout in the head
                       verbose:bool=True,          # Print where the weights came from
+                      head:str='reference',       # 'reference' (the 2019 head) or 'fastai' (fastai's default head)
                      )->nn.Sequential:
-    "`nn.Sequential(body, head)`: a torchvision backbone with the reference head."
+    "`nn.Sequential(body, head)`: a torchvision backbone with the reference (or fastai's) head."
+    if head not in ('reference', 'fastai'): raise ValueError(f"head must be 'reference' or 'fastai', not {head!r}")
     body = classifier_body(load_backbone(arch, pretrained, weights, verbose), arch)
-    return nn.Sequential(body, reference_head(num_features_model(body), n_out, p))
+    nf = num_features_model(body)
+    return nn.Sequential(body, reference_head(nf, n_out, p) if head == 'reference' else create_head(nf, n_out, ps=p))
 
 # %% ../nbs/02_model.ipynb #e884761b
 def body_head_splitter(model:nn.Module)->list:
@@ -115,9 +118,10 @@ def classifier_learner(dls,                       # `DataLoaders` from `image_da
                        metrics=None,              # Default: accuracy, plus ROC-AUC from probabilities for 2 classes
                        verbose:bool=True,         # Print where the weights came from
                        model:nn.Module|None=None, # An already built `create_classifier` model (e.g. reloaded), instead of a new one
+                       head:str='reference',      # 'reference' or 'fastai' (see `create_classifier`)
                        **kwargs,                  # Passed to fastai's `Learner`
                       )->Learner:
     "A fastai `Learner` with Adam, the reference model and a body/head split."
-    if model is None: model = create_classifier(arch, dls.c, pretrained, weights, verbose=verbose)
+    if model is None: model = create_classifier(arch, dls.c, pretrained, weights, verbose=verbose, head=head)
     if metrics is None: metrics = [accuracy, RocAucBinary()] if dls.c == 2 else [accuracy]
     return Learner(dls, model, opt_func=Adam, splitter=body_head_splitter, metrics=metrics, **kwargs)

@@ -67,12 +67,12 @@ def write_json(path, obj)->Path:
     return atomic_write(path, lambda p: Path(p).write_text(json.dumps(obj, indent=2, default=str)))
 
 # %% ../nbs/03_train.ipynb #f0725a32
-def save_model_files(learn:Learner, run_dir:str|Path, arch:str, size:int)->dict:
+def save_model_files(learn:Learner, run_dir:str|Path, arch:str, size:int, head:str='reference', stain:dict|None=None)->dict:
     "Write `model.safetensors` and `model.json` (architecture, classes, input size, normalisation) into `run_dir`."
     run_dir = Path(run_dir)
     sd = {k: v.detach().cpu().contiguous() for k, v in learn.model.state_dict().items()}
     atomic_write(run_dir/'model.safetensors', lambda p: save_file(sd, str(p)))
-    meta = dict(format='bcc_nb-model/1', arch=arch, head='reference', classes=list(map(str, learn.dls.vocab)),
+    meta = dict(format='bcc_nb-model/1', arch=arch, head=head, classes=list(map(str, learn.dls.vocab)), stain_normalize=stain,
                 n_out=len(learn.dls.vocab), size=size, normalize=dict(mean=imagenet_stats[0], std=imagenet_stats[1]),
                 resize='shortest side to size, centre crop', bcc_nb=bcc_nb.__version__)
     write_json(run_dir/'model.json', meta)
@@ -84,7 +84,7 @@ def load_model_files(run_dir:str|Path)->tuple:
     for f in ('model.json', 'model.safetensors'):
         if not (run_dir/f).exists(): raise FileNotFoundError(f"{run_dir/f} is missing: is {run_dir} a bcc_nb run folder?")
     meta = json.loads((run_dir/'model.json').read_text())
-    model = create_classifier(meta['arch'], meta['n_out'], pretrained=False, verbose=False)
+    model = create_classifier(meta['arch'], meta['n_out'], pretrained=False, verbose=False, head=meta.get('head', 'reference'))
     model.load_state_dict(load_file(str(run_dir/'model.safetensors')))
     return model.eval(), meta
 
@@ -99,6 +99,7 @@ def _metric_names(learn): return ['valid_loss'] + [m.name for m in learn.metrics
 def train_classifier(data,                          # Data folder or CSV manifest (see `image_dataloaders`), a DataFrame, or `DataLoaders`
                      out:str|Path='runs/bcc',       # Run folder to write
                      arch:str='densenet201',        # torchvision backbone
+                     head:str='reference',          # 'reference' (the 2019 head) or 'fastai' (fastai's default head)
                      size:int=128,                  # Side of the square crops the model sees
                      bs:int=16,                     # Batch size
                      epochs:int=5,                  # Epochs
@@ -106,6 +107,10 @@ def train_classifier(data,                          # Data folder or CSV manifes
                      pretrained:bool|str='auto',    # ImageNet weights: True, False or 'auto' (if cached)
                      weights:str|Path|None=None,    # Local state dict to start the backbone from
                      schedule:str='one_cycle',      # 'one_cycle' or 'plateau'
+                     max_zoom:float=1.1,            # Largest random zoom-in (1.0: none)
+                     hed_sigma:float=0.05,          # H&E stain jitter strength (0: none)
+                     stain_normalize:str|None=None, # 'macenko' or 'reinhard': normalise every image to `stain_target`'s stain
+                     stain_target:str|Path|None=None, # Reference image for `stain_normalize`
                      monitor:str|None=None,         # Metric that picks the best epoch; default ROC-AUC (2 classes)
                      valid_pct:float=0.25,          # Fraction of patients held out for validation
                      magnification=None,            # BreakHis magnification(s) to train on, e.g. 100 or [40, 100]; default: all
@@ -129,16 +134,19 @@ def train_classifier(data,                          # Data folder or CSV manifes
     if schedule not in ('one_cycle', 'plateau'): raise ValueError(f"schedule must be 'one_cycle' or 'plateau', not {schedule!r}")
     set_seed(seed, reproducible=True)
     device = torch.device(device) if device else default_device()
-    item_tfms, batch_tfms = histo_tfms(size)
+    stain_target = str(Path(stain_target).resolve()) if stain_target else None
+    item_tfms, batch_tfms = histo_tfms(size, max_zoom=max_zoom, hed_sigma=hed_sigma, stain_normalize=stain_normalize,
+                                       stain_target=stain_target)
     dls = data if hasattr(data, 'train') else image_dataloaders(
         data, size, bs, valid_pct, seed, item_tfms, batch_tfms, num_workers, device,
         magnification=magnification, task=task, folds=folds, fold=fold, strict=strict, class_map=class_map)
-    learn = classifier_learner(dls, arch, pretrained, weights, verbose=not quiet, path=out, model_dir='checkpoints')
+    learn = classifier_learner(dls, arch, pretrained, weights, verbose=not quiet, head=head, path=out, model_dir='checkpoints')
     monitor = monitor or ('roc_auc_score' if dls.c == 2 else 'valid_loss')
     if monitor not in _metric_names(learn): raise ValueError(f"monitor must be one of {_metric_names(learn)}, not {monitor!r}")
     if device.type == 'cuda': learn = learn.to_bf16() if torch.cuda.is_bf16_supported() else learn.to_fp16()
     on_disk = isinstance(data, (str, Path))
-    config = dict(data=str(Path(data).resolve()) if on_disk else None, out=str(out), arch=arch,
+    config = dict(data=str(Path(data).resolve()) if on_disk else None, out=str(out), arch=arch, head=head,
+                  max_zoom=max_zoom, hed_sigma=hed_sigma, stain_normalize=stain_normalize, stain_target=stain_target,
                   size=size, bs=bs, epochs=epochs, lr=lr, pretrained=pretrained, weights=str(weights) if weights else None,
                   schedule=schedule, monitor=monitor, valid_pct=valid_pct, magnification=magnification, task=task,
                   folds=folds, fold=fold, class_map=class_map, seed=seed, device=str(device),
@@ -159,7 +167,8 @@ def train_classifier(data,                          # Data folder or CSV manifes
         if schedule == 'one_cycle': learn.fit_one_cycle(epochs, lr, cbs=cbs)
         else: learn.fit(epochs, lr, cbs=cbs + [ReduceLROnPlateau(monitor='valid_loss', patience=2, factor=5.)])
     if learn.dls.device.type == 'cuda': learn = learn.to_fp32()
-    save_model_files(learn, out, arch, size)
+    save_model_files(learn, out, arch, size, head,
+                     dict(method=stain_normalize, target=stain_target) if stain_normalize else None)
     shutil.rmtree(out/'checkpoints', ignore_errors=True)
     for f in [out/'metrics.json', out/'predictions.csv', *out.glob('*.png')]: f.unlink(missing_ok=True)  # a replaced model's evaluation
     config['train_seconds'] = round(time.time() - t0, 1)
@@ -180,7 +189,8 @@ def load_run(run_dir:str|Path,          # A run folder written by `train_classif
     model, meta = load_model_files(run_dir)
     if data is None: data = config.get('data') or (run_dir/'manifest.csv' if (run_dir/'manifest.csv').exists() else None)
     if data is None: raise ValueError(f"{run_dir} was trained on in-memory DataLoaders: pass `data`.")
-    item_tfms, batch_tfms = histo_tfms(meta['size'])
+    stain = meta.get('stain_normalize') or {}
+    item_tfms, batch_tfms = histo_tfms(meta['size'], stain_normalize=stain.get('method'), stain_target=stain.get('target'))
     dls = image_dataloaders(data, meta['size'], bs or config['bs'], config['valid_pct'], config['seed'], item_tfms, batch_tfms,
                             device=torch.device(device) if device else None, magnification=config.get('magnification'),
                             task=config.get('task', 'binary'), folds=config.get('folds'), fold=config.get('fold', 0),
@@ -206,6 +216,7 @@ def bcc_train(data:str=None,             # Data: a BreakHis tree, train/ + valid
               demo_dir:str='demo_data',  # Where --demo writes its images
               out:str='runs/bcc',        # Run folder to write
               arch:str='densenet201',    # torchvision backbone, e.g. densenet201, densenet121, resnet50
+              head:str='reference',      # reference (the 2019 head) or fastai (fastai's default head)
               size:int=128,              # Side of the square crops the model sees
               bs:int=16,                 # Batch size
               epochs:int=5,              # Epochs
@@ -213,6 +224,10 @@ def bcc_train(data:str=None,             # Data: a BreakHis tree, train/ + valid
               pretrained:str='auto',     # ImageNet weights: auto (use if cached), true, or false
               weights:str=None,          # Local .pth/.safetensors state dict for the backbone
               schedule:str='one_cycle',  # one_cycle or plateau
+              max_zoom:float=1.1,        # Largest random zoom-in (1.0: none)
+              hed_sigma:float=0.05,      # H&E stain jitter strength (0: none; 0.05 light, 0.2 strong)
+              stain_normalize:str=None,  # macenko or reinhard: normalise every image to --stain-target's stain
+              stain_target:str=None,     # Reference image for --stain-normalize
               valid_pct:float=0.25,      # Fraction of patients held out for validation
               magnification:str=None,    # BreakHis magnification(s) to use, e.g. 100 or 40,100 (default: all)
               task:str='binary',         # binary (benign/malignant) or subtype (8 tumour types)
@@ -231,8 +246,9 @@ def bcc_train(data:str=None,             # Data: a BreakHis tree, train/ + valid
         if demo: data = make_demo_data(demo_dir)
         mags = [int(m) for m in str(magnification).split(',')] if magnification else None
         cmap = dict(kv.split('=', 1) for kv in class_map.split(',')) if class_map else None
-        learn = train_classifier(data, out, arch, size, bs, epochs, lr, _pretrained_arg(pretrained), weights, schedule,
-                                 valid_pct=valid_pct, magnification=mags, task=task, folds=folds, fold=fold, strict=strict, class_map=cmap,
+        learn = train_classifier(data, out, arch, head, size, bs, epochs, lr, _pretrained_arg(pretrained), weights, schedule,
+                                 max_zoom=max_zoom, hed_sigma=hed_sigma, stain_normalize=stain_normalize,
+                                 stain_target=stain_target, valid_pct=valid_pct, magnification=mags, task=task, folds=folds, fold=fold, strict=strict, class_map=cmap,
                                  seed=seed, device=device, overwrite=overwrite, quiet=quiet)
     except (FileNotFoundError, FileExistsError, ValueError, RuntimeError) as e: raise CliError(f"bcc-train: {e}")
     vals = dict(zip(_metric_names(learn), learn.validate()))

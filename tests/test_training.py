@@ -49,3 +49,22 @@ def test_run_from_a_dataframe_reloads_from_its_manifest(tiny_demo, tmp_path):
     assert len(saved) == 24 and set(saved.split) == {'train', 'valid'} and saved.md5.notna().all()
     learn2 = load_run(out)  # no data argument: the run's own manifest.csv
     assert list(learn2.dls.valid_ds.items.path) == list(learn.dls.valid_ds.items.path)
+
+def test_fastai_head_stain_normalisation_and_jitter_round_trip(tiny_demo, tmp_path):
+    "The options of issue 4 are recorded in the run and rebuilt by load_run: same predictions after reload."
+    out = tmp_path/'opts'
+    target = sorted(tiny_demo.rglob('*.png'))[0]
+    learn = train_classifier(tiny_demo, out=out, size=32, bs=4, epochs=1, quiet=True, head='fastai',
+                             stain_normalize='reinhard', stain_target=target, hed_sigma=0.2, max_zoom=1.0)
+    meta = json.loads((out/'model.json').read_text())
+    assert meta['head'] == 'fastai' and meta['stain_normalize'] == {'method': 'reinhard', 'target': str(target.resolve())}
+    assert 'StainNormalize' in [type(t).__name__ for t in learn.dls.valid.after_item.fs]  # validation is normalised too
+    with learn.no_bar(): p1, _ = learn.get_preds(dl=learn.dls.valid)
+    learn2 = load_run(out)
+    with learn2.no_bar(): p2, _ = learn2.get_preds(dl=learn2.dls.valid)
+    assert torch.allclose(p1, p2, atol=1e-5)
+
+def test_stain_normalize_needs_a_target(tiny_demo, tmp_path):
+    import pytest
+    with pytest.raises(ValueError, match='needs a reference image'):
+        train_classifier(tiny_demo, out=tmp_path/'x', size=32, epochs=1, stain_normalize='macenko', quiet=True)
