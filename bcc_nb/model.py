@@ -17,8 +17,8 @@ from safetensors.torch import load_file
 from fastai.vision.all import Learner, Adam, params, accuracy, RocAucBinary, create_body, create_head, model_meta, num_features_model
 
 # %% auto #0
-__all__ = ['reference_head', 'hub_checkpoint', 'load_state_dict_file', 'load_backbone', 'classifier_body', 'create_classifier',
-           'body_head_splitter', 'classifier_learner']
+__all__ = ['reference_head', 'hub_checkpoint', 'load_state_dict_file', 'load_weights_file', 'timm_name', 'load_backbone',
+           'classifier_body', 'create_classifier', 'body_head_splitter', 'classifier_learner']
 
 # %% ../nbs/02_model.ipynb #1c86e140
 def reference_head(n_in:int=1920, # Channels coming out of the body (1920 for DenseNet201)
@@ -53,24 +53,43 @@ def load_state_dict_file(path:str|Path)->dict:
 # %% ../nbs/02_model.ipynb #dd8a36d0
 _tv_heads = ('classifier.', 'fc.', 'head.')
 
-def load_backbone(arch:str='densenet201',       # Any torchvision classification model name
+def load_weights_file(model:nn.Module, weights:str|Path, arch:str, verbose:bool=True)->nn.Module:
+    "Load a local state dict into `model`, ignoring its classifier layer, with a clear error when it does not fit."
+    # the classifier layer is replaced by our head, so its weights are not needed
+    sd = {k: v for k, v in load_state_dict_file(weights).items() if not k.startswith(_tv_heads)}
+    missing, unexpected = model.load_state_dict(sd, strict=False)
+    missing = [k for k in missing if not k.startswith(_tv_heads)]
+    if missing or unexpected:
+        raise ValueError(f"{weights} does not fit {arch}: missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
+                         f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}. Is it a {arch} state dict?")
+    if verbose: print(f"Loaded {arch} weights from {weights}")
+    return model
+
+def timm_name(arch:str)->str|None:
+    "The timm model name `arch` stands for (`timm/NAME`, or a name torchvision does not have), else `None`."
+    if arch.startswith('timm/'): return arch[5:]
+    return None if arch in torchvision.models.list_models() else arch
+
+def _timm_cached_weights(name):
+    "The ImageNet weights of timm model `name` if they are already in the Hugging Face cache."
+    import timm
+    from huggingface_hub import try_to_load_from_cache
+    cfg = timm.models.get_pretrained_cfg(name)
+    repo = getattr(cfg, 'hf_hub_id', None)
+    for fn in ('model.safetensors', 'pytorch_model.bin') if repo else ():
+        p = try_to_load_from_cache(repo, fn)
+        if isinstance(p, str): return p
+
+# %% ../nbs/02_model.ipynb #37033a70
+def load_backbone(arch:str='densenet201',       # A torchvision classification model name, or a timm one (`timm/NAME` to insist)
                   pretrained:bool|str='auto',   # True, False or 'auto' (cached ImageNet weights if present)
                   weights:str|Path|None=None,   # A local .pth/.safetensors state dict of this architecture
                   verbose:bool=True,            # Print where the weights came from
                  )->nn.Module:
-    "A torchvision model with the weights you asked for, without ever needing a network for 'auto'."
+    "A torchvision (or timm) model with the weights you asked for, without ever needing a network for 'auto'."
     if pretrained not in (True, False, 'auto'): raise ValueError(f"pretrained must be True, False or 'auto', not {pretrained!r}")
-    if weights is not None:
-        model = torchvision.models.get_model(arch, weights=None)
-        # the torchvision classifier layer is replaced by our head, so its weights are not needed
-        sd = {k: v for k, v in load_state_dict_file(weights).items() if not k.startswith(_tv_heads)}
-        missing, unexpected = model.load_state_dict(sd, strict=False)
-        missing = [k for k in missing if not k.startswith(_tv_heads)]
-        if missing or unexpected:
-            raise ValueError(f"{weights} does not fit {arch}: missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
-                             f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}. Is it a {arch} state dict?")
-        if verbose: print(f"Loaded {arch} weights from {weights}")
-        return model
+    if timm_name(arch): return _timm_backbone(timm_name(arch), pretrained, weights, verbose)
+    if weights is not None: return load_weights_file(torchvision.models.get_model(arch, weights=None), weights, arch, verbose)
     if pretrained is False: return torchvision.models.get_model(arch, weights=None)
     ckpt = hub_checkpoint(arch)
     if pretrained == 'auto' and not ckpt.exists():
@@ -83,9 +102,29 @@ def load_backbone(arch:str='densenet201',       # Any torchvision classification
                            f"machine with a network and copy them to {ckpt}, pass weights=PATH to a local file, "
                            "or use pretrained=False to train from random weights.") from None
 
+def _timm_backbone(name, pretrained, weights, verbose):
+    "A timm model that returns its last feature map (no pooling, no classifier)."
+    try: import timm
+    except ImportError: raise ImportError(f"{name!r} is not a torchvision model; for timm models, pip install timm.") from None
+    if name not in timm.list_models(): raise ValueError(f"Unknown architecture {name!r}: neither a torchvision nor a timm model.")
+    make = lambda **kw: timm.create_model(name, num_classes=0, global_pool='', **kw)
+    if weights is not None: return load_weights_file(make(), weights, name, verbose)
+    if pretrained is False: return make()
+    cached = _timm_cached_weights(name)
+    if cached: return make(pretrained=True, pretrained_cfg_overlay=dict(file=cached))
+    if pretrained == 'auto':
+        if verbose: print(f"No ImageNet weights for timm's {name} in the Hugging Face cache: starting from random weights.")
+        return make()
+    try: return make(pretrained=True)
+    except Exception as e:
+        raise RuntimeError(f"Could not load ImageNet weights for timm's {name} ({type(e).__name__}: {e}). Download them "
+                           "into the Hugging Face cache on a machine with a network, pass weights=PATH to a local file, "
+                           "or use pretrained=False to train from random weights.") from None
+
 # %% ../nbs/02_model.ipynb #af1ba5af
 def classifier_body(model:nn.Module, arch:str)->nn.Module:
-    "The convolutional body of a torchvision classifier, ending where its pooling starts."
+    "The convolutional body of a torchvision classifier, ending where its pooling starts (timm models: as built)."
+    if timm_name(arch): return nn.Sequential(model)  # built with num_classes=0, global_pool='': it ends at the feature map
     if arch.startswith('densenet'): return nn.Sequential(model.features, nn.ReLU())
     meta = model_meta.get(getattr(torchvision.models, arch, None), {})
     return create_body(model, cut=meta.get('cut'))

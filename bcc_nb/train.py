@@ -98,7 +98,7 @@ def _metric_names(learn): return ['valid_loss'] + [m.name for m in learn.metrics
 # %% ../nbs/03_train.ipynb #eacbbc39
 def train_classifier(data,                          # Data folder or CSV manifest (see `image_dataloaders`), a DataFrame, or `DataLoaders`
                      out:str|Path='runs/bcc',       # Run folder to write
-                     arch:str='densenet201',        # torchvision backbone
+                     arch:str='densenet201',        # torchvision or timm backbone (see `load_backbone`)
                      head:str='reference',          # 'reference' (the 2019 head) or 'fastai' (fastai's default head)
                      size:int=128,                  # Side of the square crops the model sees
                      bs:int=16,                     # Batch size
@@ -215,7 +215,7 @@ def bcc_train(data:str=None,             # Data: a BreakHis tree, train/ + valid
               demo:bool=False,           # Train on the synthetic demo data set instead (written to --demo-dir)
               demo_dir:str='demo_data',  # Where --demo writes its images
               out:str='runs/bcc',        # Run folder to write
-              arch:str='densenet201',    # torchvision backbone, e.g. densenet201, densenet121, resnet50
+              arch:str='densenet201',    # torchvision or timm backbone, e.g. densenet201, resnet50, convnext_tiny, efficientnet_b0
               head:str='reference',      # reference (the 2019 head) or fastai (fastai's default head)
               size:int=128,              # Side of the square crops the model sees
               bs:int=16,                 # Batch size

@@ -66,3 +66,15 @@ def test_pickled_model_is_refused(tmp_path):
 
 def test_missing_weights_file(tmp_path):
     with pytest.raises(FileNotFoundError, match='Weights file not found'): load_backbone('resnet18', weights=tmp_path/'x.pth')
+
+def test_timm_backbone_weights_file_and_auto(tmp_path, monkeypatch, capsys):
+    timm = pytest.importorskip('timm')
+    monkeypatch.setenv('HF_HUB_CACHE', str(tmp_path/'hf'))  # an empty cache
+    src = timm.create_model('resnet10t', num_classes=0, global_pool='')
+    f = tmp_path/'r10t.safetensors'
+    save_file({k: v.contiguous() for k, v in src.state_dict().items()}, str(f))
+    model = create_classifier('resnet10t', weights=f, verbose=False)
+    assert all(torch.equal(v, model[0][0].state_dict()[k]) for k, v in src.state_dict().items())
+    assert model.eval()(torch.randn(2, 3, 64, 64)).shape == (2, 2)
+    load_backbone('resnet10t', pretrained='auto')
+    assert 'starting from random weights' in capsys.readouterr().out
