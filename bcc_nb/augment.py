@@ -77,7 +77,8 @@ def histo_tfms(size:int=128,            # Side of the square crop the model sees
                hed_sigma:float=0.05,    # H&E stain jitter strength (0: none); 0.05 is "light", 0.2 "strong"
                stain_normalize:str|None=None, # 'macenko' or 'reinhard' to normalise stains to `stain_target`
                stain_target=None,       # Reference image for stain normalisation
-               normalize:bool=True,     # Normalise with ImageNet statistics (what the pretrained backbones expect)
+               normalize:bool=True,     # Normalise with the backbone's statistics (ImageNet's by default)
+               stats:tuple=imagenet_stats, # (mean, std) the backbone was trained with, e.g. from `backbone_stats`
               )->tuple:                 # (item_tfms, batch_tfms) for `image_dataloaders`
     "Histology-friendly augmentation: crop, the 8 dihedral symmetries, mild zoom, stain and colour jitter."
     item_tfms = [Resize(size, method=ResizeMethod.Crop)]  # random crop when training, centre crop when validating
@@ -88,7 +89,7 @@ def histo_tfms(size:int=128,            # Side of the square crop the model sees
                                   max_lighting=max_lighting, max_warp=0.),
                   Saturation(max_lighting=max_saturation), Hue(max_hue=max_hue)]
     if hed_sigma: batch_tfms.append(HEDJitter(hed_sigma))
-    if normalize: batch_tfms.append(Normalize.from_stats(*imagenet_stats))
+    if normalize: batch_tfms.append(Normalize.from_stats(*stats))
     return item_tfms, batch_tfms
 
 # %% ../nbs/01_augment.ipynb #59aad4ef

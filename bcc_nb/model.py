@@ -14,11 +14,12 @@ import torch
 from torch import nn
 import torchvision
 from safetensors.torch import load_file
-from fastai.vision.all import Learner, Adam, params, accuracy, RocAucBinary, create_body, create_head, model_meta, num_features_model
+from fastai.vision.all import (Learner, Adam, params, accuracy, RocAucBinary, create_body, create_head, model_meta,
+                               num_features_model, imagenet_stats)
 
 # %% auto #0
-__all__ = ['reference_head', 'hub_checkpoint', 'load_state_dict_file', 'load_weights_file', 'timm_name', 'load_backbone',
-           'classifier_body', 'create_classifier', 'body_head_splitter', 'classifier_learner']
+__all__ = ['reference_head', 'hub_checkpoint', 'load_state_dict_file', 'load_weights_file', 'timm_name', 'backbone_stats',
+           'load_backbone', 'classifier_body', 'create_classifier', 'body_head_splitter', 'classifier_learner']
 
 # %% ../nbs/02_model.ipynb #1c86e140
 def reference_head(n_in:int=1920, # Channels coming out of the body (1920 for DenseNet201)
@@ -69,6 +70,15 @@ def timm_name(arch:str)->str|None:
     "The timm model name `arch` stands for (`timm/NAME`, or a name torchvision does not have), else `None`."
     if arch.startswith('timm/'): return arch[5:]
     return None if arch in torchvision.models.list_models() else arch
+
+def backbone_stats(arch:str)->tuple:
+    "The (mean, std) normalisation a backbone's ImageNet weights expect: timm's config, else ImageNet's."
+    name = timm_name(arch)
+    if name:
+        import timm
+        cfg = timm.models.get_pretrained_cfg(name)
+        if cfg is not None and cfg.mean and cfg.std: return list(cfg.mean), list(cfg.std)
+    return imagenet_stats
 
 def _timm_cached_weights(name):
     "The ImageNet weights of timm model `name` if they are already in the Hugging Face cache."

@@ -16,15 +16,14 @@ import numpy as np
 import pandas as pd
 import torch
 import fastai, torchvision
-from fastai.vision.all import (Learner, SaveModelCallback, CSVLogger, ReduceLROnPlateau, set_seed, default_device,
-                               imagenet_stats)
+from fastai.vision.all import Learner, SaveModelCallback, CSVLogger, ReduceLROnPlateau, set_seed, default_device
 from fastcore.script import call_parse, CliError
 from safetensors.torch import save_file, load_file
 
 import bcc_nb
 from .data import image_dataloaders, make_demo_data, data_summary
 from .augment import histo_tfms
-from .model import classifier_learner, create_classifier
+from .model import classifier_learner, create_classifier, backbone_stats
 
 # %% auto #0
 __all__ = ['BestModelCallback', 'atomic_write', 'write_json', 'save_model_files', 'load_model_files', 'train_classifier',
@@ -73,7 +72,7 @@ def save_model_files(learn:Learner, run_dir:str|Path, arch:str, size:int, head:s
     sd = {k: v.detach().cpu().contiguous() for k, v in learn.model.state_dict().items()}
     atomic_write(run_dir/'model.safetensors', lambda p: save_file(sd, str(p)))
     meta = dict(format='bcc_nb-model/1', arch=arch, head=head, classes=list(map(str, learn.dls.vocab)), stain_normalize=stain,
-                n_out=len(learn.dls.vocab), size=size, normalize=dict(mean=imagenet_stats[0], std=imagenet_stats[1]),
+                n_out=len(learn.dls.vocab), size=size, normalize=dict(zip(('mean', 'std'), map(list, backbone_stats(arch)))),
                 resize='shortest side to size, centre crop', bcc_nb=bcc_nb.__version__)
     write_json(run_dir/'model.json', meta)
     return meta
@@ -136,7 +135,7 @@ def train_classifier(data,                          # Data folder or CSV manifes
     device = torch.device(device) if device else default_device()
     stain_target = str(Path(stain_target).resolve()) if stain_target else None
     item_tfms, batch_tfms = histo_tfms(size, max_zoom=max_zoom, hed_sigma=hed_sigma, stain_normalize=stain_normalize,
-                                       stain_target=stain_target)
+                                       stain_target=stain_target, stats=backbone_stats(arch))
     dls = data if hasattr(data, 'train') else image_dataloaders(
         data, size, bs, valid_pct, seed, item_tfms, batch_tfms, num_workers, device,
         magnification=magnification, task=task, folds=folds, fold=fold, strict=strict, class_map=class_map)
@@ -190,7 +189,8 @@ def load_run(run_dir:str|Path,          # A run folder written by `train_classif
     if data is None: data = config.get('data') or (run_dir/'manifest.csv' if (run_dir/'manifest.csv').exists() else None)
     if data is None: raise ValueError(f"{run_dir} was trained on in-memory DataLoaders: pass `data`.")
     stain = meta.get('stain_normalize') or {}
-    item_tfms, batch_tfms = histo_tfms(meta['size'], stain_normalize=stain.get('method'), stain_target=stain.get('target'))
+    item_tfms, batch_tfms = histo_tfms(meta['size'], stain_normalize=stain.get('method'), stain_target=stain.get('target'),
+                                       stats=(meta['normalize']['mean'], meta['normalize']['std']))
     dls = image_dataloaders(data, meta['size'], bs or config['bs'], config['valid_pct'], config['seed'], item_tfms, batch_tfms,
                             device=torch.device(device) if device else None, magnification=config.get('magnification'),
                             task=config.get('task', 'binary'), folds=config.get('folds'), fold=config.get('fold', 0),
