@@ -251,7 +251,7 @@ def bcc_train(data:str=None,             # Data: a BreakHis tree, train/ + valid
                                  stain_target=stain_target, valid_pct=valid_pct, magnification=mags, task=task, folds=folds, fold=fold, strict=strict, class_map=cmap,
                                  seed=seed, device=device, overwrite=overwrite, quiet=quiet)
     except (FileNotFoundError, FileExistsError, ValueError, RuntimeError) as e: raise CliError(f"bcc-train: {e}")
-    vals = dict(zip(_metric_names(learn), learn.validate()))
+    with learn.no_bar(): vals = dict(zip(_metric_names(learn), learn.validate()))
     print("Validation (best epoch): " + ", ".join(f"{k} {v:.4f}" for k, v in vals.items()))
     print(f"Run folder: {Path(out).resolve()}")
     print(f"Next: bcc-evaluate {out}")
