@@ -6,40 +6,64 @@ Docs: https://bcc-nb.github.io/bcc_nb/evaluate.html.md"""
 
 # %% ../nbs/04_evaluate.ipynb #28502042
 from __future__ import annotations
-import json, warnings
+import base64, html, io, json, warnings
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated')  # raised by fastai's imports
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from sklearn import metrics as skm
+from sklearn.calibration import CalibrationDisplay
 from fastcore.script import call_parse, CliError
 from fastai.vision.all import Learner
 
+from .augment import dihedral_tta
 from .train import load_run, atomic_write, write_json
 
 # %% auto #0
-__all__ = ['classification_metrics', 'plot_confusion', 'plot_roc', 'plot_history', 'Evaluation', 'evaluate_learner',
-           'bcc_evaluate']
+__all__ = ['expected_calibration_error', 'sensitivity_at_specificity', 'classification_metrics', 'patient_bootstrap',
+           'patient_metrics', 'choose_threshold', 'plot_confusion', 'plot_roc', 'plot_pr', 'plot_calibration',
+           'plot_history', 'Evaluation', 'evaluate_learner', 'bcc_evaluate']
 
 # %% ../nbs/04_evaluate.ipynb #b9310891
+def expected_calibration_error(y_true, p, n_bins:int=10)->float:
+    "Expected calibration error of positive-class probabilities `p`: the bin-weighted gap between confidence and frequency."
+    y_true, p = np.asarray(y_true), np.asarray(p, dtype=float)
+    bins = np.minimum((p * n_bins).astype(int), n_bins - 1)
+    return float(sum(abs(y_true[bins == b].mean() - p[bins == b].mean()) * (bins == b).mean()
+                     for b in range(n_bins) if (bins == b).any()))
+
+def sensitivity_at_specificity(y_true, p, specificity:float=0.95)->float:
+    "The highest sensitivity reachable by a threshold on `p` whose specificity is at least `specificity`."
+    fpr, tpr, _ = skm.roc_curve(y_true, p)
+    ok = (1 - fpr) >= specificity - 1e-12
+    return float(tpr[ok].max()) if ok.any() else 0.0
+
+# %% ../nbs/04_evaluate.ipynb #dfc3f74e
 def classification_metrics(y_true,                  # True class indices, shape (n,)
                            probs,                   # Predicted class probabilities, shape (n, n_classes)
                            classes:list,            # Class names, in index order
                            positive:str='malignant',# Positive class for binary problems (else the last class)
                           )->dict:
-    "Accuracy, precision, recall, specificity, F1 and ROC-AUC (from probabilities) with scikit-learn."
+    "Threshold, ranking and calibration metrics from class probabilities, with scikit-learn."
     y_true, probs = np.asarray(y_true), np.asarray(probs, dtype=float)
     preds = probs.argmax(1)
-    res = dict(n_images=len(y_true), accuracy=skm.accuracy_score(y_true, preds))
+    res = dict(n_images=len(y_true), accuracy=skm.accuracy_score(y_true, preds),
+               balanced_accuracy=skm.balanced_accuracy_score(y_true, preds), mcc=skm.matthews_corrcoef(y_true, preds))
     if len(classes) == 2:
         pos = classes.index(positive) if positive in classes else 1
-        yt, yp = (y_true == pos).astype(int), (preds == pos).astype(int)
+        yt, yp, p = (y_true == pos).astype(int), (preds == pos).astype(int), probs[:, pos]
+        both = 0 < yt.sum() < len(yt)
         res.update(precision=skm.precision_score(yt, yp, zero_division=0), recall=skm.recall_score(yt, yp, zero_division=0),
                    specificity=skm.recall_score(1-yt, 1-yp, zero_division=0), f1=skm.f1_score(yt, yp, zero_division=0),
-                   roc_auc=skm.roc_auc_score(yt, probs[:, pos]) if 0 < yt.sum() < len(yt) else float('nan'))
+                   roc_auc=skm.roc_auc_score(yt, p) if both else float('nan'),
+                   pr_auc=skm.average_precision_score(yt, p) if both else float('nan'),
+                   brier=skm.brier_score_loss(yt, p), ece=expected_calibration_error(yt, p),
+                   sens_at_spec90=sensitivity_at_specificity(yt, p, 0.90) if both else float('nan'),
+                   sens_at_spec95=sensitivity_at_specificity(yt, p, 0.95) if both else float('nan'))
     else:
         kw = dict(average='macro', zero_division=0, labels=list(range(len(classes))))
         res.update(precision=skm.precision_score(y_true, preds, **kw), recall=skm.recall_score(y_true, preds, **kw),
@@ -47,6 +71,58 @@ def classification_metrics(y_true,                  # True class indices, shape 
         present = len(np.unique(y_true)) == len(classes)
         res['roc_auc'] = skm.roc_auc_score(y_true, probs, multi_class='ovr') if present else float('nan')
     return {k: float(v) if k != 'n_images' else int(v) for k, v in res.items()}
+
+# %% ../nbs/04_evaluate.ipynb #f989a9a0
+def patient_bootstrap(y_true, probs, groups, classes:list, # Labels, probabilities, the patient of each image, class names
+                      n_boot:int=1000,   # Resamples
+                      seed:int=0,        # Seed of the resampling
+                      level:float=0.95,  # Confidence level
+                     )->dict:            # {metric: (low, high)}
+    "Percentile confidence intervals for `classification_metrics`, resampling whole patients."
+    y_true, probs, groups = np.asarray(y_true), np.asarray(probs), np.asarray(groups)
+    rng = np.random.default_rng(seed)
+    ids = np.unique(groups)
+    members = {g: np.flatnonzero(groups == g) for g in ids}
+    samples = []
+    for _ in range(n_boot):
+        idx = np.concatenate([members[g] for g in rng.choice(ids, len(ids), replace=True)])
+        if len(np.unique(y_true[idx])) < 2: continue  # a resample with one class has no AUC or sensitivity
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            samples.append(classification_metrics(y_true[idx], probs[idx], classes))
+    df = pd.DataFrame(samples).drop(columns='n_images')
+    lo, hi = (1 - level)/2, 1 - (1 - level)/2  # endpoints are observed resample values, rounded outwards (conservative)
+    return {k: (float(df[k].quantile(lo, interpolation='lower')), float(df[k].quantile(hi, interpolation='higher'))) for k in df}
+
+# %% ../nbs/04_evaluate.ipynb #7fc654c4
+def patient_metrics(y_true, probs, groups, classes:list, # Labels, probabilities, the patient of each image, class names
+                    how:str='mean',                       # 'mean' probability, or 'vote' (majority of image predictions)
+                   )->dict:
+    "Patient-level accuracy and AUC from aggregated image probabilities, and the patient recognition rate."
+    y_true, probs, groups = np.asarray(y_true), np.asarray(probs, dtype=float), np.asarray(groups)
+    df = pd.DataFrame({'g': groups, 'y': y_true, 'ok': probs.argmax(1) == y_true})
+    ids = list(pd.unique(groups))
+    if how == 'mean': pp = np.stack([probs[groups == g].mean(0) for g in ids])
+    elif how == 'vote': pp = np.stack([np.bincount(probs[groups == g].argmax(1), minlength=len(classes)) / (groups == g).sum() for g in ids])
+    else: raise ValueError(f"how must be 'mean' or 'vote', not {how!r}")
+    py = np.array([np.bincount(y_true[groups == g]).argmax() for g in ids])
+    m = classification_metrics(py, pp, classes)
+    res = {'n_patients': len(ids), 'patient_accuracy': m['accuracy'], 'patient_roc_auc': m['roc_auc'],
+           'patient_recognition_rate': float(df.groupby('g').ok.mean().mean())}
+    return res
+
+# %% ../nbs/04_evaluate.ipynb #45eaa945
+def choose_threshold(y_true, p,                 # Binary labels (1 = positive) and positive-class probabilities
+                     rule:str='sensitivity',    # 'sensitivity' (best specificity at >= `target` sensitivity) or 'youden'
+                     target:float=0.95,         # Required sensitivity for rule='sensitivity'
+                    )->dict:                    # threshold, and the sensitivity and specificity it gives here
+    "The decision threshold on `p` chosen by `rule` on labelled data."
+    fpr, tpr, thr = skm.roc_curve(y_true, p)
+    if rule == 'youden': i = int(np.argmax(tpr - fpr))
+    elif rule == 'sensitivity': i = int(np.flatnonzero(tpr >= target - 1e-12)[0])  # fpr rises with i: the first is the most specific
+    else: raise ValueError(f"rule must be 'sensitivity' or 'youden', not {rule!r}")
+    return dict(threshold=float(min(thr[i], 1.0)), sensitivity=float(tpr[i]), specificity=float(1 - fpr[i]), rule=rule,
+                target=target if rule == 'sensitivity' else None)
 
 # %% ../nbs/04_evaluate.ipynb #ecb8346f
 def plot_confusion(y_true, preds, classes:list, normalize:bool=False, ax=None):
@@ -58,13 +134,41 @@ def plot_confusion(y_true, preds, classes:list, normalize:bool=False, ax=None):
     return ax.figure
 
 # %% ../nbs/04_evaluate.ipynb #64e5fe1b
-def plot_roc(y_true, probs, classes:list, positive:str='malignant', ax=None):
-    "ROC curve of the positive class's probability, with its AUC."
-    if ax is None: ax = Figure(figsize=(4, 4)).subplots()
+def plot_roc(y_true, probs, classes:list, positive:str='malignant', ax=None,
+             ci:tuple|None=None,         # (low, high) of the AUC, shown in the legend
+             operating_point:dict|None=None): # From `choose_threshold`, marked on the curve
+    "ROC curve of the positive class's probability, with its AUC (and CI), and the chosen operating point."
+    if ax is None: ax = Figure(figsize=(4.5, 4.5)).subplots()
     pos = classes.index(positive) if positive in classes else len(classes)-1
-    skm.RocCurveDisplay.from_predictions(np.asarray(y_true) == pos, np.asarray(probs)[:, pos], name=classes[pos],
-                                         plot_chance_level=True, ax=ax)
+    yt, p = np.asarray(y_true) == pos, np.asarray(probs)[:, pos]
+    auc = skm.roc_auc_score(yt, p)
+    name = f'{classes[pos]} (AUC {auc:.3f}' + (f', 95% CI {ci[0]:.3f}-{ci[1]:.3f})' if ci else ')')
+    skm.RocCurveDisplay.from_predictions(yt, p, plot_chance_level=True, ax=ax)
+    ax.lines[0].set_label(name)
+    ax.set(xlabel='False positive rate (1 - specificity)', ylabel='True positive rate (sensitivity)')
+    if operating_point:
+        ax.plot(1 - operating_point['specificity'], operating_point['sensitivity'], 'o', color='crimson',
+                label=f"threshold {operating_point['threshold']:.2f}")
+    ax.legend(loc='lower right', fontsize=8)
     ax.set_title(f'ROC: {classes[pos]} vs rest')
+    return ax.figure
+
+def plot_pr(y_true, probs, classes:list, positive:str='malignant', ax=None):
+    "Precision-recall curve of the positive class, with its average precision."
+    if ax is None: ax = Figure(figsize=(4.5, 4.5)).subplots()
+    pos = classes.index(positive) if positive in classes else len(classes)-1
+    skm.PrecisionRecallDisplay.from_predictions(np.asarray(y_true) == pos, np.asarray(probs)[:, pos], name=classes[pos],
+                                                plot_chance_level=True, ax=ax)
+    ax.set_title('Precision-recall')
+    return ax.figure
+
+def plot_calibration(y_true, probs, classes:list, positive:str='malignant', n_bins:int=10, ax=None):
+    "Reliability diagram: observed frequency of the positive class against predicted probability."
+    if ax is None: ax = Figure(figsize=(4.5, 4.5)).subplots()
+    pos = classes.index(positive) if positive in classes else len(classes)-1
+    CalibrationDisplay.from_predictions(np.asarray(y_true) == pos, np.asarray(probs)[:, pos], n_bins=n_bins,
+                                            name=classes[pos], ax=ax)
+    ax.set_title('Calibration')
     return ax.figure
 
 # %% ../nbs/04_evaluate.ipynb #90806335
@@ -80,24 +184,54 @@ def plot_history(history:pd.DataFrame):
 
 # %% ../nbs/04_evaluate.ipynb #ff3068a4
 class Evaluation:
-    "Predictions, metrics and plots of a model on a labelled data set."
+    "Predictions, metrics (with patient-bootstrap CIs), patient-level scores, an operating point, plots and a report."
     def __init__(self, y_true, probs, classes, items:pd.DataFrame|None=None, history:pd.DataFrame|None=None,
-                 split:str='valid'):
+                 split:str='valid', n_boot:int=1000, tta_probs=None, threshold_rule:str='sensitivity', target:float=0.95):
         self.y_true, self.probs, self.classes = np.asarray(y_true), np.asarray(probs), list(classes)
         self.items, self.history, self.split = items, history, split
         self.preds = self.probs.argmax(1)
         self.metrics = classification_metrics(self.y_true, self.probs, self.classes)
+        groups = items['case'].astype(str).values if items is not None and 'case' in items else None
+        self.ci = patient_bootstrap(self.y_true, self.probs, groups, self.classes, n_boot) if groups is not None and n_boot else {}
+        self.patient = patient_metrics(self.y_true, self.probs, groups, self.classes) if groups is not None else {}
+        if self.patient and 'magnification' in items:
+            mags = items['magnification'].values
+            self.patient['patient_recognition_rate_by_magnification'] = {
+                int(m): patient_metrics(self.y_true[mags == m], self.probs[mags == m], groups[mags == m], self.classes)[
+                    'patient_recognition_rate'] for m in sorted(set(mags))}
+        self.pos = (self.classes.index('malignant') if 'malignant' in self.classes else 1) if len(self.classes) == 2 else None
+        both = self.pos is not None and len(np.unique(self.y_true)) == 2
+        self.operating_point = choose_threshold(self.y_true == self.pos, self.probs[:, self.pos], threshold_rule, target) if both else None
+        self.tta = classification_metrics(self.y_true, tta_probs, self.classes) if tta_probs is not None else None
+
+    def table(self)->pd.DataFrame:
+        "Every metric with its 95% CI (patient bootstrap) and, if computed, with test-time augmentation."
+        df = pd.DataFrame({'value': self.metrics}).drop('n_images')
+        if self.ci: df['ci_low'], df['ci_high'] = [pd.Series({k: v[i] for k, v in self.ci.items()}) for i in (0, 1)]
+        if self.tta: df['with_tta'] = pd.Series(self.tta)
+        return df
 
     def _repr_markdown_(self):
-        rows = '\n'.join(f'| {k} | {v:.4f} |' if isinstance(v, float) else f'| {k} | {v} |' for k, v in self.metrics.items())
-        return f"**Evaluation on the {self.split} set**\n\n| metric | value |\n|---|---|\n{rows}"
+        t = self.table().round(4).reset_index(names='metric')
+        md = f"**Evaluation on the {self.split} set** ({self.metrics['n_images']} images" + \
+             (f", {self.patient['n_patients']} patients)" if self.patient else ')') + '\n\n'
+        md += '| ' + ' | '.join(t.columns) + ' |\n|' + '---|'*len(t.columns) + '\n'
+        md += '\n'.join('| ' + ' | '.join(map(str, r)) + ' |' for r in t.itertuples(index=False))
+        if self.patient: md += '\n\n*Patient level:* ' + ', '.join(f'{k} {v:.4g}' for k, v in self.patient.items() if isinstance(v, float))
+        if self.operating_point: md += '\n\n*Operating point:* ' + ', '.join(f'{k} {v}' for k, v in self.operating_point.items())
+        return md
     def __repr__(self): return f"Evaluation({self.split}: " + ', '.join(f'{k}={v:.4g}' for k, v in self.metrics.items()) + ')'
 
     def figures(self)->dict:
         "The plots, by the file name they are saved under."
         figs = {'confusion_matrix.png': plot_confusion(self.y_true, self.preds, self.classes),
                 'confusion_matrix_normalized.png': plot_confusion(self.y_true, self.preds, self.classes, normalize=True)}
-        if len(np.unique(self.y_true)) > 1: figs['roc_curve.png'] = plot_roc(self.y_true, self.probs, self.classes)
+        if len(np.unique(self.y_true)) > 1:
+            figs['roc_curve.png'] = plot_roc(self.y_true, self.probs, self.classes, ci=self.ci.get('roc_auc'),
+                                             operating_point=self.operating_point)
+            if self.pos is not None:
+                figs['pr_curve.png'] = plot_pr(self.y_true, self.probs, self.classes)
+                figs['calibration.png'] = plot_calibration(self.y_true, self.probs, self.classes)
         if self.history is not None and len(self.history): figs['history.png'] = plot_history(self.history)
         return figs
 
@@ -109,19 +243,42 @@ class Evaluation:
         for i, c in enumerate(self.classes): df[f'prob_{c}'] = self.probs[:, i]
         return df
 
+    def to_dict(self)->dict:
+        "Every number, for `metrics.json`."
+        return dict(split=self.split, classes=self.classes, **self.metrics, ci95=self.ci, patient=self.patient,
+                    operating_point=self.operating_point, tta=self.tta)
+
+    def report_html(self, figs:dict|None=None)->str:
+        "A self-contained HTML report: the metrics table and every figure, embedded."
+        figs = figs or self.figures()
+        def img(fig):
+            b = io.BytesIO(); fig.savefig(b, format='png', dpi=100, bbox_inches='tight')
+            return f'<img src="data:image/png;base64,{base64.b64encode(b.getvalue()).decode()}">'
+        extra = ''.join(f'<p><b>{html.escape(t)}:</b> {html.escape(", ".join(f"{k} {v}" for k, v in d.items()))}</p>'
+                        for t, d in (('Patient level', self.patient), ('Operating point', self.operating_point or {})) if d)
+        return (f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>bcc_nb evaluation</title><style>'
+                'body{font-family:sans-serif;max-width:1100px;margin:2em auto} table{border-collapse:collapse}'
+                'td,th{border:1px solid #ccc;padding:3px 8px;text-align:right} img{max-width:48%;margin:4px}</style></head><body>'
+                f'<h1>Evaluation on the {html.escape(self.split)} set</h1><p>For research and education only; not for diagnosis.</p>'
+                f'{self.table().round(4).to_html()}{extra}'
+                + ''.join(f'<h3>{html.escape(n)}</h3>{img(f)}' for n, f in figs.items()) + '</body></html>')
+
     def save(self, run_dir:str|Path)->list:
-        "Write `metrics.json`, `predictions.csv` and the plots as PNGs into `run_dir`; return the paths."
-        run_dir = Path(run_dir)
-        paths = [write_json(run_dir/'metrics.json', dict(split=self.split, classes=self.classes, **self.metrics)),
+        "Write `metrics.json`, `predictions.csv`, the plots (PNG) and `report.html` into `run_dir`; return the paths."
+        run_dir, figs = Path(run_dir), self.figures()
+        paths = [write_json(run_dir/'metrics.json', self.to_dict()),
                  atomic_write(run_dir/'predictions.csv', lambda p: self.predictions().to_csv(p, index=False))]
-        for name, fig in self.figures().items():
+        for name, fig in figs.items():
             paths.append(atomic_write(run_dir/name, lambda p: fig.savefig(p, format='png', dpi=110, bbox_inches='tight')))
+        paths.append(atomic_write(run_dir/'report.html', lambda p: Path(p).write_text(self.report_html(figs))))
         return paths
 
 # %% ../nbs/04_evaluate.ipynb #5ebf0b3a
 def evaluate_learner(learn:Learner,          # A trained `Learner` (e.g. from `train_classifier` or `load_run`)
                      history:pd.DataFrame|str|Path|None=None, # Training history, or the run folder/CSV it is in
                      split:str='valid',      # 'valid', or 'test' for the test images kept aside (test/ folder or manifest)
+                     tta:bool=False,         # Also score the 8-view dihedral test-time augmentation
+                     n_boot:int=1000,        # Patient-bootstrap resamples for the CIs (0: none)
                     )->Evaluation:
     "Predict the validation (or test) set once and compute metrics and plots from the probabilities."
     if split == 'valid': dl, items = learn.dls.valid, learn.dls.valid_ds.items
@@ -132,12 +289,17 @@ def evaluate_learner(learn:Learner,          # A trained `Learner` (e.g. from `t
         dl = learn.dls.test_dl(items, with_labels=True)
     else: raise ValueError(f"split must be 'valid' or 'test', not {split!r}")
     with learn.no_bar(): probs, targs = learn.get_preds(dl=dl)
+    tta_probs = None
+    if tta:
+        learn.model.eval()
+        tta_probs = torch.cat([dihedral_tta(learn.model, xb).float().cpu() for xb, *_ in dl]).numpy()
     items = items if isinstance(items, pd.DataFrame) else None
     if history is not None and not isinstance(history, pd.DataFrame):
         h = Path(history)
         h = h/'history.csv' if h.is_dir() else h
         history = pd.read_csv(h) if h.exists() else None
-    return Evaluation(targs.numpy(), probs.float().numpy(), list(map(str, learn.dls.vocab)), items, history, split)
+    return Evaluation(targs.numpy(), probs.float().numpy(), list(map(str, learn.dls.vocab)), items, history, split,
+                      n_boot=n_boot, tta_probs=tta_probs)
 
 # %% ../nbs/04_evaluate.ipynb #90983b2c
 @call_parse
@@ -146,11 +308,21 @@ def bcc_evaluate(run_dir:str,      # Run folder written by bcc-train
                  bs:int=None,      # Batch size (default: the run's)
                  device:str=None,  # cpu or cuda (default: the GPU if there is one)
                  split:str='valid',# valid, or test: the test images kept aside (written to RUN_DIR/test/)
+                 tta:bool=False,   # Also score 8-view dihedral test-time augmentation
+                 n_boot:int=1000,  # Patient-bootstrap resamples for the 95% CIs (0: none)
+                 rule:str='sensitivity', # Operating point: sensitivity (best specificity at --target) or youden
+                 target:float=0.95,# Sensitivity the operating point must reach (rule sensitivity)
                 ):
-    "Evaluate a trained run on its validation patients and save metrics and plots into the run folder."
+    "Evaluate a trained run on its validation patients and save metrics, plots and report.html into the run folder."
     try:
         learn = load_run(run_dir, data, bs, device)
-        ev = evaluate_learner(learn, history=run_dir, split=split)
+        ev = evaluate_learner(learn, history=run_dir, split=split, tta=tta, n_boot=n_boot)
     except (FileNotFoundError, ValueError) as e: raise CliError(f"bcc-evaluate: {e}")
+    if ev.operating_point and (rule, target) != ('sensitivity', 0.95):
+        ev.operating_point = choose_threshold(ev.y_true == ev.pos, ev.probs[:, ev.pos], rule, target)
     print(repr(ev))
     for p in ev.save(Path(run_dir) if split == 'valid' else Path(run_dir)/split): print(f"wrote {p}")
+    if split == 'valid' and ev.operating_point:
+        meta = json.loads((Path(run_dir)/'model.json').read_text())
+        write_json(Path(run_dir)/'model.json', {**meta, 'threshold': ev.operating_point})
+        print(f"operating point (threshold {ev.operating_point['threshold']:.3f}) saved in {Path(run_dir)/'model.json'}")

@@ -45,14 +45,21 @@ def test_train_writes_run_folder(trained_run):
 
 def test_evaluate_writes_metrics_and_plots(trained_run):
     out, _ = trained_run
-    r = run('bcc-evaluate', str(out))
+    r = run('bcc-evaluate', str(out), '--tta', '--n-boot', '100')
     assert r.returncode == 0, r.stderr
-    for f in ('metrics.json', 'predictions.csv', 'confusion_matrix.png', 'roc_curve.png', 'history.png'):
+    pngs = ('confusion_matrix.png', 'roc_curve.png', 'pr_curve.png', 'calibration.png', 'history.png')
+    for f in ('metrics.json', 'predictions.csv', 'report.html') + pngs:
         assert (out/f).stat().st_size > 0, f
         if f.endswith('.png'): assert (out/f).read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    report = (out/'report.html').read_text()
+    assert report.count('data:image/png;base64,') == 6 and 'roc_auc' in report and 'not for diagnosis' in report
     m = json.loads((out/'metrics.json').read_text())
-    for k in ('accuracy', 'precision', 'recall', 'specificity', 'f1', 'roc_auc'):
+    for k in ('accuracy', 'balanced_accuracy', 'precision', 'recall', 'specificity', 'f1', 'roc_auc', 'pr_auc', 'brier', 'ece'):
         assert 0 <= m[k] <= 1, (k, m[k])
+        assert m['ci95'][k][0] <= m[k] + 1e-9 and m[k] <= m['ci95'][k][1] + 1e-9, k
+        assert 0 <= m['tta'][k] <= 1
+    assert m['patient']['n_patients'] == len(json.loads((out/'config.json').read_text())['cases']['valid'])
+    assert json.loads((out/'model.json').read_text())['threshold'] == m['operating_point']
     preds = pd.read_csv(out/'predictions.csv', dtype={'case': str})
     assert len(preds) == m['n_images'] and set(preds.case) == set(json.loads((out/'config.json').read_text())['cases']['valid'])
     assert ((preds.prob_benign + preds.prob_malignant - 1).abs() < 1e-4).all()

@@ -68,3 +68,25 @@ def test_stain_normalize_needs_a_target(tiny_demo, tmp_path):
     import pytest
     with pytest.raises(ValueError, match='needs a reference image'):
         train_classifier(tiny_demo, out=tmp_path/'x', size=32, epochs=1, stain_normalize='macenko', quiet=True)
+
+
+def test_patient_bootstrap_resamples_whole_patients():
+    "Four patients of 10 identical-outcome images: resampling patients can only give accuracies in quarters."
+    from bcc_nb.evaluate import patient_bootstrap
+    y = np.repeat([0, 1, 0, 1], 10)
+    right = np.repeat([True, True, False, True], 10)
+    p_mal = np.where(right, np.where(y == 1, 0.9, 0.1), np.where(y == 1, 0.1, 0.9))
+    groups = np.repeat(list('ABCD'), 10)
+    ci = patient_bootstrap(y, np.stack([1-p_mal, p_mal], 1), groups, ['benign', 'malignant'], n_boot=300, level=0.9)
+    for v in ci['accuracy']: assert min(abs(v - q) for q in (0, 0.25, 0.5, 0.75, 1)) < 1e-9, ci['accuracy']
+    assert ci['accuracy'][0] < 0.75 < ci['accuracy'][1] + 1e-9
+
+def test_threshold_rule_meets_its_sensitivity():
+    from bcc_nb.evaluate import choose_threshold
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 400)
+    p = np.clip(0.3*y + rng.normal(0.35, 0.2, 400), 0, 1)
+    for target in (0.8, 0.9, 0.95, 0.99):
+        op = choose_threshold(y, p, 'sensitivity', target)
+        assert ((p >= op['threshold'])[y == 1]).mean() >= target
+        assert op['sensitivity'] >= target
