@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 from matplotlib.figure import Figure
+from PIL import Image
 from matplotlib.ticker import MaxNLocator
 from sklearn import metrics as skm
 from sklearn.calibration import CalibrationDisplay
@@ -26,7 +27,8 @@ from .train import load_run, atomic_write, write_json
 # %% auto #0
 __all__ = ['expected_calibration_error', 'sensitivity_at_specificity', 'classification_metrics', 'patient_bootstrap',
            'patient_metrics', 'choose_threshold', 'plot_confusion', 'plot_roc', 'plot_pr', 'plot_calibration',
-           'plot_history', 'Evaluation', 'evaluate_learner', 'bcc_evaluate']
+           'plot_history', 'plot_gallery', 'gradcam_maps', 'plot_gradcam', 'Evaluation', 'evaluate_learner',
+           'bcc_evaluate']
 
 # %% ../nbs/04_evaluate.ipynb #b9310891
 def expected_calibration_error(y_true, p, n_bins:int=10)->float:
@@ -182,6 +184,56 @@ def plot_history(history:pd.DataFrame):
     for a in (a1, a2): a.xaxis.set_major_locator(MaxNLocator(integer=True))
     return fig
 
+# %% ../nbs/04_evaluate.ipynb #01f30161
+def plot_gallery(images:list,     # PIL images or paths
+                 titles:list,     # One title per image
+                 ncols:int=4,     # Images per row
+                 title:str='',    # Figure title
+                ):
+    "A grid of images with titles."
+    n = len(images)
+    nrows = max(1, -(-n // ncols))
+    fig = Figure(figsize=(2.6*ncols, 2.3*nrows), layout='tight')
+    axs = np.atleast_1d(fig.subplots(nrows, ncols)).flatten()
+    for ax in axs: ax.axis('off')
+    for ax, im, t in zip(axs, images, titles):
+        ax.imshow(Image.open(im) if isinstance(im, (str, Path)) else im)
+        ax.set_title(t, fontsize=8)
+    if title: fig.suptitle(title)
+    return fig
+
+# %% ../nbs/04_evaluate.ipynb #83d03e67
+def gradcam_maps(model:torch.nn.Module,   # `nn.Sequential(body, head)` from `create_classifier`
+                 xb:torch.Tensor,         # Normalised image batch (B,3,H,W)
+                 target_class,            # Class whose evidence to map: one index, or one per image
+                 target_layer=None,       # Default: the body's output (DenseNet: its final ReLU)
+                )->np.ndarray:            # (B,H,W) heat maps in [0,1], at the image's size
+    "Grad-CAM heat maps with the grad-cam package."
+    from pytorch_grad_cam import GradCAM
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+    model.eval()
+    with GradCAM(model=model, target_layers=[target_layer if target_layer is not None else model[0]]) as cam:
+        # a plain tensor: grad-cam's in-place `detach_` fails on fastai's TensorImage views
+        targets = [ClassifierOutputTarget(int(c)) for c in np.broadcast_to(np.asarray(target_class), (len(xb),))]
+        return cam(input_tensor=xb.as_subclass(torch.Tensor), targets=targets)
+
+def plot_gradcam(learn:Learner, n:int=8):
+    "Grad-CAM overlays of `n` validation images spread over the set: where the evidence for the predicted class is."
+    from pytorch_grad_cam.utils.image import show_cam_on_image
+    items = learn.dls.valid_ds.items
+    pick = np.unique(np.linspace(0, len(items) - 1, n).astype(int))
+    dl = learn.dls.test_dl(items.iloc[pick], with_labels=True) if isinstance(items, pd.DataFrame) else learn.dls.valid.new(bs=n, shuffle=False)
+    xb, yb = dl.one_batch()
+    learn.model.eval()
+    with torch.no_grad(): probs = learn.model(xb).softmax(-1).float().cpu()
+    pred = probs.argmax(1)
+    maps = gradcam_maps(learn.model, xb, pred)
+    imgs = dl.decode((xb,))[0].permute(0, 2, 3, 1).float().cpu().numpy() / 255
+    cls = list(map(str, learn.dls.vocab))
+    overlays = [show_cam_on_image(np.clip(i, 0, 1), m, use_rgb=True) for i, m in zip(imgs, maps)]
+    return plot_gallery(overlays, [f'{cls[int(y)]}: {cls[int(p)]} ({float(probs[i, p]):.2f})' for i, (y, p) in enumerate(zip(yb, pred))],
+                        title='Grad-CAM: where the evidence for the predicted class is')
+
 # %% ../nbs/04_evaluate.ipynb #ff3068a4
 class Evaluation:
     "Predictions, metrics (with patient-bootstrap CIs), patient-level scores, an operating point, plots and a report."
@@ -203,6 +255,12 @@ class Evaluation:
         both = self.pos is not None and len(np.unique(self.y_true)) == 2
         self.operating_point = choose_threshold(self.y_true == self.pos, self.probs[:, self.pos], threshold_rule, target) if both else None
         self.tta = classification_metrics(self.y_true, tta_probs, self.classes) if tta_probs is not None else None
+        self.extra_figures = {}  # e.g. Grad-CAM, added by `evaluate_learner`
+
+    def ranked(self, correct:bool, k:int=8)->pd.DataFrame:
+        "The `k` most confident correct (or wrong) predictions."
+        df = self.predictions().assign(confidence=self.probs.max(1), correct=self.preds == self.y_true)
+        return df[df.correct == correct].sort_values('confidence', ascending=False).head(k)
 
     def table(self)->pd.DataFrame:
         "Every metric with its 95% CI (patient bootstrap) and, if computed, with test-time augmentation."
@@ -233,7 +291,11 @@ class Evaluation:
                 figs['pr_curve.png'] = plot_pr(self.y_true, self.probs, self.classes)
                 figs['calibration.png'] = plot_calibration(self.y_true, self.probs, self.classes)
         if self.history is not None and len(self.history): figs['history.png'] = plot_history(self.history)
-        return figs
+        if self.items is not None and 'path' in self.items:
+            for correct, name, what in ((False, 'top_errors.png', 'Most confident errors'), (True, 'top_correct.png', 'Most confident correct')):
+                r = self.ranked(correct)
+                if len(r): figs[name] = plot_gallery(list(r.path), [f'{t} as {p} ({c:.2f})' for t, p, c in zip(r.true, r.pred, r.confidence)], title=what)
+        return {**figs, **self.extra_figures}
 
     def predictions(self)->pd.DataFrame:
         "One row per image: its fields, the true and predicted class, and the class probabilities."
@@ -279,6 +341,7 @@ def evaluate_learner(learn:Learner,          # A trained `Learner` (e.g. from `t
                      split:str='valid',      # 'valid', or 'test' for the test images kept aside (test/ folder or manifest)
                      tta:bool=False,         # Also score the 8-view dihedral test-time augmentation
                      n_boot:int=1000,        # Patient-bootstrap resamples for the CIs (0: none)
+                     gradcam:bool=True,      # Add Grad-CAM overlays of validation images to the figures
                     )->Evaluation:
     "Predict the validation (or test) set once and compute metrics and plots from the probabilities."
     if split == 'valid': dl, items = learn.dls.valid, learn.dls.valid_ds.items
@@ -298,8 +361,10 @@ def evaluate_learner(learn:Learner,          # A trained `Learner` (e.g. from `t
         h = Path(history)
         h = h/'history.csv' if h.is_dir() else h
         history = pd.read_csv(h) if h.exists() else None
-    return Evaluation(targs.numpy(), probs.float().numpy(), list(map(str, learn.dls.vocab)), items, history, split,
-                      n_boot=n_boot, tta_probs=tta_probs)
+    ev = Evaluation(targs.numpy(), probs.float().numpy(), list(map(str, learn.dls.vocab)), items, history, split,
+                    n_boot=n_boot, tta_probs=tta_probs)
+    if gradcam: ev.extra_figures['gradcam.png'] = plot_gradcam(learn)
+    return ev
 
 # %% ../nbs/04_evaluate.ipynb #90983b2c
 @call_parse

@@ -47,12 +47,14 @@ def test_evaluate_writes_metrics_and_plots(trained_run):
     out, _ = trained_run
     r = run('bcc-evaluate', str(out), '--tta', '--n-boot', '100')
     assert r.returncode == 0, r.stderr
-    pngs = ('confusion_matrix.png', 'roc_curve.png', 'pr_curve.png', 'calibration.png', 'history.png')
+    pngs = ('confusion_matrix.png', 'roc_curve.png', 'pr_curve.png', 'calibration.png', 'history.png', 'gradcam.png')
     for f in ('metrics.json', 'predictions.csv', 'report.html') + pngs:
         assert (out/f).stat().st_size > 0, f
         if f.endswith('.png'): assert (out/f).read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
     report = (out/'report.html').read_text()
-    assert report.count('data:image/png;base64,') == 6 and 'roc_auc' in report and 'not for diagnosis' in report
+    assert (out/'top_correct.png').exists() or (out/'top_errors.png').exists()  # galleries of confident calls
+    assert report.count('data:image/png;base64,') == len(list(out.glob('*.png'))) >= 8  # every figure, embedded
+    assert 'roc_auc' in report and 'not for diagnosis' in report
     m = json.loads((out/'metrics.json').read_text())
     for k in ('accuracy', 'balanced_accuracy', 'precision', 'recall', 'specificity', 'f1', 'roc_auc', 'pr_auc', 'brier', 'ece'):
         assert 0 <= m[k] <= 1, (k, m[k])
