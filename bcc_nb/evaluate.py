@@ -244,7 +244,12 @@ class Evaluation:
         self.preds = self.probs.argmax(1)
         self.metrics = classification_metrics(self.y_true, self.probs, self.classes)
         groups = items['case'].astype(str).values if items is not None and 'case' in items else None
-        self.ci = patient_bootstrap(self.y_true, self.probs, groups, self.classes, n_boot) if groups is not None and n_boot else {}
+        self.ci_unit = 'patients' if groups is not None else 'images'
+        if groups is None and n_boot:
+            warnings.warn("No patient ids: the confidence intervals resample images, which is too optimistic when a "
+                          "patient contributes several images. Give the data patient ids for honest intervals.")
+        boot_groups = groups if groups is not None else np.arange(len(self.y_true))
+        self.ci = patient_bootstrap(self.y_true, self.probs, boot_groups, self.classes, n_boot) if n_boot else {}
         self.patient = patient_metrics(self.y_true, self.probs, groups, self.classes) if groups is not None else {}
         if self.patient and 'magnification' in items:
             mags = items['magnification'].values
@@ -307,7 +312,7 @@ class Evaluation:
 
     def to_dict(self)->dict:
         "Every number, for `metrics.json`."
-        return dict(split=self.split, classes=self.classes, **self.metrics, ci95=self.ci, patient=self.patient,
+        return dict(split=self.split, classes=self.classes, **self.metrics, ci95=self.ci, ci_resampling=self.ci_unit, patient=self.patient,
                     operating_point=self.operating_point, tta=self.tta)
 
     def report_html(self, figs:dict|None=None)->str:

@@ -90,3 +90,16 @@ def test_threshold_rule_meets_its_sensitivity():
         op = choose_threshold(y, p, 'sensitivity', target)
         assert ((p >= op['threshold'])[y == 1]).mean() >= target
         assert op['sensitivity'] >= target
+
+def test_evaluation_without_patient_ids_warns_and_resamples_images():
+    from bcc_nb.evaluate import Evaluation
+    rng = np.random.default_rng(1)
+    y = np.array([0, 1] * 20)
+    p = np.clip(0.5*y + rng.normal(0.25, 0.2, 40), 0, 1)
+    items = pd.DataFrame({'path': [f'img{i}.png' for i in range(40)]})  # a folder layout: no `case` column
+    import pytest
+    with pytest.warns(UserWarning, match='No patient ids'):
+        ev = Evaluation(y, np.stack([1-p, p], 1), ['benign', 'malignant'], items, n_boot=200)
+    assert ev.ci_unit == 'images' and ev.to_dict()['ci_resampling'] == 'images' and not ev.patient
+    lo, hi = ev.ci['roc_auc']
+    assert lo < ev.metrics['roc_auc'] < hi
