@@ -1,4 +1,4 @@
-"""Metrics from probabilities, the confusion matrix, the ROC curve and the training curves, saved with the run
+"""Metrics from probabilities with patient-bootstrap confidence intervals, patient-level scores, the operating point, TTA, calibration, Grad-CAM and a self-contained report
 
 Docs: https://bcc-nb.github.io/bcc_nb/evaluate.html.md"""
 

@@ -14,12 +14,13 @@ import torch
 from torch import nn
 import torchvision
 from safetensors.torch import load_file
-from fastai.vision.all import (Learner, Adam, params, accuracy, RocAucBinary, create_body, create_head, model_meta,
-                               num_features_model, imagenet_stats)
+from fastai.vision.all import (Learner, Adam, params, accuracy, RocAucBinary, BalancedAccuracy, F1Score, create_body,
+                               create_head, model_meta, num_features_model, imagenet_stats)
 
 # %% auto #0
 __all__ = ['reference_head', 'hub_checkpoint', 'load_state_dict_file', 'load_weights_file', 'timm_name', 'backbone_stats',
-           'load_backbone', 'classifier_body', 'create_classifier', 'body_head_splitter', 'classifier_learner']
+           'load_backbone', 'has_imagenet_weights', 'classifier_body', 'create_classifier', 'body_head_splitter',
+           'default_metrics', 'classifier_learner']
 
 # %% ../nbs/02_model.ipynb #1c86e140
 def reference_head(n_in:int=1920, # Channels coming out of the body (1920 for DenseNet201)
@@ -131,6 +132,17 @@ def _timm_backbone(name, pretrained, weights, verbose):
                            "into the Hugging Face cache on a machine with a network, pass weights=PATH to a local file, "
                            "or use pretrained=False to train from random weights.") from None
 
+# %% ../nbs/02_model.ipynb #af1b72ed
+def has_imagenet_weights(arch:str='densenet201',     # Backbone name, as for `load_backbone`
+                         pretrained:bool|str='auto', # As for `load_backbone`
+                         weights:str|Path|None=None, # As for `load_backbone`
+                        )->bool:
+    "Whether `load_backbone(arch, pretrained, weights)` will start from trained weights rather than random ones."
+    if weights is not None or pretrained is True: return True
+    if pretrained is False: return False
+    name = timm_name(arch)
+    return bool(_timm_cached_weights(name)) if name else hub_checkpoint(arch).exists()
+
 # %% ../nbs/02_model.ipynb #af1ba5af
 def classifier_body(model:nn.Module, arch:str)->nn.Module:
     "The convolutional body of a torchvision classifier, ending where its pooling starts (timm models: as built)."
@@ -160,11 +172,17 @@ def body_head_splitter(model:nn.Module)->list:
     return [params(model[0]), params(model[1])]
 
 # %% ../nbs/02_model.ipynb #c12efb91
+def default_metrics(n_classes:int=2)->list:
+    "Accuracy, balanced accuracy, F1 (malignant, or macro for subtypes), and ROC-AUC from probabilities for two classes."
+    if n_classes == 2: return [accuracy, BalancedAccuracy(), F1Score(), RocAucBinary()]
+    return [accuracy, BalancedAccuracy(), F1Score(average='macro')]
+
+# %% ../nbs/02_model.ipynb #bf375884
 def classifier_learner(dls,                       # `DataLoaders` from `image_dataloaders`
                        arch:str='densenet201',    # torchvision model name
                        pretrained:bool|str='auto',# True, False or 'auto' (see `load_backbone`)
                        weights:str|Path|None=None,# Local state dict file for the backbone
-                       metrics=None,              # Default: accuracy, plus ROC-AUC from probabilities for 2 classes
+                       metrics=None,              # Default: accuracy, balanced accuracy, F1, and ROC-AUC from probabilities
                        verbose:bool=True,         # Print where the weights came from
                        model:nn.Module|None=None, # An already built `create_classifier` model (e.g. reloaded), instead of a new one
                        head:str='reference',      # 'reference' or 'fastai' (see `create_classifier`)
@@ -172,5 +190,5 @@ def classifier_learner(dls,                       # `DataLoaders` from `image_da
                       )->Learner:
     "A fastai `Learner` with Adam, the reference model and a body/head split."
     if model is None: model = create_classifier(arch, dls.c, pretrained, weights, verbose=verbose, head=head)
-    if metrics is None: metrics = [accuracy, RocAucBinary()] if dls.c == 2 else [accuracy]
+    if metrics is None: metrics = default_metrics(dls.c)
     return Learner(dls, model, opt_func=Adam, splitter=body_head_splitter, metrics=metrics, **kwargs)

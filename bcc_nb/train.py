@@ -1,4 +1,4 @@
-"""`train_classifier`: one-cycle or reduce-on-plateau training, best-model checkpointing, and a run folder you can reload
+"""`train_classifier`: transfer-learning schedules, class imbalance, best-model checkpointing, resume after a crash, and a run folder another person can reload and reproduce
 
 Docs: https://bcc-nb.github.io/bcc_nb/train.html.md"""
 
@@ -16,42 +16,29 @@ import numpy as np
 import pandas as pd
 import torch
 import fastai, torchvision
-from fastai.vision.all import Learner, SaveModelCallback, CSVLogger, ReduceLROnPlateau, set_seed, default_device
+from fastai.vision.all import (Learner, Callback, SaveModelCallback, CSVLogger, ReduceLROnPlateau, EarlyStoppingCallback,
+                               ParamScheduler, ChannelsLast, WeightedDL, CrossEntropyLossFlat, combine_scheds,
+                               combined_cos, set_seed, default_device, get_model, rank_distrib, num_distrib)
 from fastcore.script import call_parse, CliError
 from safetensors.torch import save_file, load_file
 
 import bcc_nb
 from .data import image_dataloaders, make_demo_data, data_summary
 from .augment import histo_tfms
-from .model import classifier_learner, create_classifier, backbone_stats
+from .model import classifier_learner, create_classifier, backbone_stats, has_imagenet_weights
 
 # %% auto #0
-__all__ = ['BestModelCallback', 'atomic_write', 'write_json', 'save_model_files', 'load_model_files', 'train_classifier',
-           'load_run', 'bcc_train']
+__all__ = ['SCHEDULES', 'atomic_write', 'write_json', 'save_checkpoint', 'BestModelCallback', 'save_model_files',
+           'load_model_files', 'fine_tune_scheduler', 'FreezeBody', 'train_labels', 'class_weights', 'balanced_sampler',
+           'classifier_loss', 'training_device', 'set_precision', 'ResumeCheckpoint', 'resume_state', 'HistoryLogger',
+           'EarlyStopping', 'PlateauLR', 'distributed_ctx', 'train_classifier', 'InterruptAfter', 'load_run',
+           'resume_args', 'bcc_train']
 
 # %% ../nbs/03_train.ipynb #ab7eb27b
-class BestModelCallback(SaveModelCallback):
-    "Save the model whenever `monitor` improves (ties: lower validation loss); reload the best as plain tensors."
-    def before_fit(self):
-        super().before_fit()
-        self.best_key = None
-
-    def after_epoch(self):
-        vals = dict(zip(self.recorder.metric_names[1:-1], self.recorder.values[-1]))
-        sign = -1 if self.comp is np.less else 1
-        key = (sign*vals[self.monitor], -vals['valid_loss'])
-        if self.best_key is None or key > self.best_key:
-            self.best_key, self.best = key, vals[self.monitor]
-            self._save(self.fname)
-            self.learn.best_epoch = self.epoch
-
-    def after_fit(self, **kwargs):
-        if self.best_key is not None: self.learn.load(self.fname, with_opt=False, weights_only=True)
-
-# %% ../nbs/03_train.ipynb #feeb278d
 def atomic_write(path:str|Path, write)->Path:
     "Call `write(tmp_path)`, then rename the temporary file to `path` in one step."
     path = Path(path)
+    if rank_distrib(): return path  # multi-GPU: only the first process writes
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f'.{path.name}.tmp')
     try:
@@ -65,11 +52,47 @@ def write_json(path, obj)->Path:
     "Write `obj` as indented JSON, atomically."
     return atomic_write(path, lambda p: Path(p).write_text(json.dumps(obj, indent=2, default=str)))
 
-# %% ../nbs/03_train.ipynb #f0725a32
+def save_checkpoint(learn:Learner, path:str|Path, with_opt:bool=False)->Path:
+    "Save the model's weights (and the optimizer's state) atomically, in the format `Learner.load` reads."
+    state = get_model(learn.model).state_dict()
+    if with_opt: state = dict(model=state, opt=learn.opt.state_dict())
+    return atomic_write(path, lambda p: torch.save(state, p))
+
+# %% ../nbs/03_train.ipynb #feeb278d
+def _completed_epoch(cb)->bool:
+    "False for the epochs that a resumed fit skips: they have no metrics."
+    return len(cb.recorder.log) >= len(cb.recorder.metric_names)
+
+class BestModelCallback(SaveModelCallback):
+    "Save the model whenever `monitor` improves (ties: lower validation loss); reload the best as plain tensors."
+    def __init__(self, monitor='valid_loss', # Metric to maximise (a loss: minimise)
+                 fname='best',               # Checkpoint name in `learn.model_dir`
+                 best_key=None,              # The best (metric, -loss) so far, when resuming
+                 best_epoch=None,            # ... and its epoch
+                ):
+        super().__init__(monitor=monitor, fname=fname, reset_on_fit=False)
+        self.best_key, self.best_epoch = best_key, best_epoch
+
+    def after_epoch(self):
+        if not _completed_epoch(self): return  # an epoch skipped when resuming
+        vals = dict(zip(self.recorder.metric_names[1:-1], self.recorder.values[-1]))
+        sign = -1 if self.comp is np.less else 1
+        key = [sign*float(vals[self.monitor]), -float(vals['valid_loss'])]
+        if self.best_key is None or key > self.best_key:
+            self.best_key, self.best, self.best_epoch = key, vals[self.monitor], self.epoch
+            save_checkpoint(self.learn, self.path/self.model_dir/f'{self.fname}.pth')
+
+    def after_fit(self, **kwargs):
+        if self.best_key is None: return
+        if num_distrib() > 1: torch.distributed.barrier()  # the first process may still be writing
+        self.learn.load(self.fname, with_opt=False, weights_only=True)
+        self.learn.best_epoch = self.best_epoch
+
+# %% ../nbs/03_train.ipynb #650d467a
 def save_model_files(learn:Learner, run_dir:str|Path, arch:str, size:int, head:str='reference', stain:dict|None=None)->dict:
     "Write `model.safetensors` and `model.json` (architecture, classes, input size, normalisation) into `run_dir`."
     run_dir = Path(run_dir)
-    sd = {k: v.detach().cpu().contiguous() for k, v in learn.model.state_dict().items()}
+    sd = {k: v.detach().cpu().contiguous() for k, v in get_model(learn.model).state_dict().items()}
     atomic_write(run_dir/'model.safetensors', lambda p: save_file(sd, str(p)))
     meta = dict(format='bcc_nb-model/1', arch=arch, head=head, classes=list(map(str, learn.dls.vocab)), stain_normalize=stain,
                 n_out=len(learn.dls.vocab), size=size, normalize=dict(zip(('mean', 'std'), map(list, backbone_stats(arch)))),
@@ -87,30 +110,188 @@ def load_model_files(run_dir:str|Path)->tuple:
     model.load_state_dict(load_file(str(run_dir/'model.safetensors')))
     return model.eval(), meta
 
-# %% ../nbs/03_train.ipynb #2d1ccb8c
+# %% ../nbs/03_train.ipynb #f0725a32
+SCHEDULES = ('auto', 'fine_tune', 'one_cycle', 'plateau')
+
+def fine_tune_scheduler(lr:float,               # The head's peak learning rate (fastai's `base_lr`)
+                        freeze_epochs:int,      # Epochs with a frozen body
+                        epochs:int,             # Epochs with the whole network
+                        lr_mult:float=100,      # The body learns `lr_mult` times slower than the head
+                       )->ParamScheduler:
+    "fastai's `fine_tune` learning rates and momentum as one schedule over `freeze_epochs + epochs`."
+    pct = freeze_epochs/(freeze_epochs + epochs)
+    frozen, unfrozen = np.array([lr, lr]), np.array([lr/2/lr_mult, lr/2])
+    lrs = combine_scheds([pct, 1-pct], [combined_cos(0.99, frozen/25, frozen, frozen/1e5),
+                                        combined_cos(0.3, unfrozen/5, unfrozen, unfrozen/1e5)])
+    moms = combine_scheds([pct, 1-pct], [combined_cos(0.99, 0.95, 0.85, 0.95), combined_cos(0.3, 0.95, 0.85, 0.95)])
+    return ParamScheduler({'lr': lrs, 'mom': moms})
+
+class FreezeBody(Callback):
+    "Train only the head (and BatchNorm) for the first `freeze_epochs` epochs, then the whole network."
+    def __init__(self, freeze_epochs:int, start_epoch:int=0): self.freeze_epochs, self.start_epoch = freeze_epochs, start_epoch
+    def before_fit(self):
+        self.frozen = self.start_epoch < self.freeze_epochs
+        if self.frozen: self.learn.opt.freeze_to(-1)  # no `learn.freeze()`: it would clear a resumed optimizer's state
+    def before_train(self):
+        if self.frozen and self.epoch >= self.freeze_epochs: self.learn.unfreeze(); self.frozen = False
+    def after_fit(self): self.learn.opt.freeze_to(0)
+
+# %% ../nbs/03_train.ipynb #eacbbc39
+def train_labels(dls)->np.ndarray:
+    "The class index of every training item, read from the labels (no image is opened)."
+    return np.array([int(y) for y in dls.train_ds.tls[-1]])
+
+def class_weights(dls)->torch.Tensor:
+    "Inverse-frequency class weights from the training split: n / (classes x count)."
+    counts = np.bincount(train_labels(dls), minlength=dls.c)
+    if (counts == 0).any(): raise ValueError(f"The training split has no images of {[dls.vocab[i] for i in np.where(counts == 0)[0]]}.")
+    return torch.tensor(counts.sum()/(dls.c*counts), dtype=torch.float32)
+
+def balanced_sampler(dls):
+    "Replace `dls.train` with a loader that draws every class equally often (with replacement)."
+    y = train_labels(dls)
+    wgts = 1/np.bincount(y, minlength=dls.c)[y]
+    dls.loaders[0] = dls.train.new(cls=WeightedDL, wgts=wgts/wgts.sum())
+    return dls
+
+def classifier_loss(dls, balance:str|None=None, label_smoothing:float=0.):
+    "Cross-entropy, with class weights if `balance='weights'` and with `label_smoothing`."
+    if balance not in (None, 'weights', 'sampler'): raise ValueError(f"balance must be None, 'weights' or 'sampler', not {balance!r}")
+    weight = class_weights(dls).to(dls.device) if balance == 'weights' else None
+    return CrossEntropyLossFlat(weight=weight, label_smoothing=label_smoothing)
+
+# %% ../nbs/03_train.ipynb #7d74f155
+def training_device(device:str|None=None)->torch.device:
+    "The device to train on: `device` if given, else CUDA, else MPS, else the CPU."
+    return torch.device(device) if device else default_device()
+
+def set_precision(learn:Learner, precision:str='auto', channels_last:bool=True)->dict:
+    "Add mixed precision ('auto', 'bf16', 'fp16' or 'fp32') and channels-last callbacks suited to the learner's device."
+    dev = learn.dls.device.type
+    if precision == 'auto': precision = ('bf16' if torch.cuda.is_bf16_supported() else 'fp16') if dev == 'cuda' else 'fp32'
+    if precision not in ('bf16', 'fp16', 'fp32'): raise ValueError(f"precision must be 'auto', 'bf16', 'fp16' or 'fp32', not {precision!r}")
+    if precision == 'fp16' and dev == 'cpu': raise ValueError("fp16 needs a GPU; on a CPU use precision='bf16' or 'fp32'.")
+    if precision == 'bf16': learn.to_bf16()
+    if precision == 'fp16': learn.to_fp16()
+    channels_last = bool(channels_last) and dev != 'mps'
+    if channels_last: learn.add_cb(ChannelsLast())
+    return dict(device=str(learn.dls.device), precision=precision, channels_last=channels_last)
+
+# %% ../nbs/03_train.ipynb #c1a64152
+class ResumeCheckpoint(Callback):
+    "After every epoch, save model, optimizer and training state to `checkpoints/` so that a killed run can resume."
+    order = SaveModelCallback.order + 1
+    def __init__(self, best:BestModelCallback): self.best = best
+
+    def after_epoch(self):
+        if not _completed_epoch(self): return  # an epoch skipped when resuming
+        d = self.path/self.model_dir
+        save_checkpoint(self.learn, d/f'epoch{self.epoch}.pth', with_opt=True)
+        write_json(d/'last.json', dict(epoch=self.epoch, file=f'epoch{self.epoch}.pth', best_key=self.best.best_key,
+                                       best_epoch=self.best.best_epoch, lr=[float(h['lr']) for h in self.opt.hypers]))
+        if not rank_distrib():
+            for f in d.glob('epoch*.pth'):
+                if f.name != f'epoch{self.epoch}.pth': f.unlink(missing_ok=True)
+
+def resume_state(run_dir:str|Path)->dict:
+    "The training state of the last complete epoch of an interrupted run in `run_dir`."
+    f = Path(run_dir)/'checkpoints'/'last.json'
+    if not f.exists(): raise FileNotFoundError(f"{f} is missing: {run_dir} holds no interrupted run to resume "
+                                               "(a run saves it after its first epoch). Start it again without resume.")
+    return json.loads(f.read_text())
+
+class HistoryLogger(CSVLogger):
+    "fastai's `CSVLogger`, appending to an existing history without a second header, and skipping resumed-over epochs."
+    def before_fit(self):
+        f = self.path/self.fname
+        appending = self.append and f.exists() and f.stat().st_size > 0
+        f.parent.mkdir(parents=True, exist_ok=True)
+        self.file = f.open('a' if appending else 'w')
+        if not appending: self.file.write(','.join(self.recorder.metric_names) + '\n')
+        self.old_logger, self.learn.logger = self.logger, self._write_line
+
+    def _write_line(self, log):
+        if len(log) < len(self.recorder.metric_names): return  # an epoch skipped when resuming: nothing to log
+        super()._write_line(log)
+
+# %% ../nbs/03_train.ipynb #7eeab20d
+class EarlyStopping(EarlyStoppingCallback):
+    "fastai's `EarlyStoppingCallback`, ignoring the epochs a resumed run skips."
+    def after_epoch(self):
+        if _completed_epoch(self): super().after_epoch()
+
+class PlateauLR(ReduceLROnPlateau):
+    "fastai's `ReduceLROnPlateau`, ignoring the epochs a resumed run skips."
+    def after_epoch(self):
+        if _completed_epoch(self): super().after_epoch()
+
+# %% ../nbs/03_train.ipynb #ab0f4e02
 def _versions()->dict:
     return dict(bcc_nb=bcc_nb.__version__, torch=torch.__version__, torchvision=torchvision.__version__,
                 fastai=fastai.__version__, python=platform.python_version())
 
 def _metric_names(learn): return ['valid_loss'] + [m.name for m in learn.metrics]
 
-# %% ../nbs/03_train.ipynb #eacbbc39
+# The settings a resumed run must share with the run it continues
+_RESUME_KEYS = ('data', 'arch', 'head', 'size', 'bs', 'epochs', 'lr', 'schedule', 'freeze_epochs', 'balance',
+                'label_smoothing', 'max_zoom', 'hed_sigma', 'stain_normalize', 'monitor', 'valid_pct',
+                'magnification', 'task', 'folds', 'fold', 'seed')
+
+def _check_resume(out:Path, config:dict)->dict:
+    "The run's saved config, after checking that `config` continues the same run."
+    old = json.loads((out/'config.json').read_text())
+    diff = {k: (old.get(k), config.get(k)) for k in _RESUME_KEYS
+            if old.get(k) != config.get(k) and not (k == 'data' and config.get(k) is None)}
+    if diff: raise ValueError(f"Cannot resume {out} with different settings {diff} (saved, given). "
+                              f"`bcc-train --resume {out}` reuses the saved ones.")
+    return old
+
+def distributed_ctx(learn:Learner):
+    "fastai's `distrib_ctx` (Hugging Face Accelerate) when launched as several processes, else a no-op."
+    if num_distrib() <= 1: return nullcontext()
+    try: import fastai.distributed  # patches `Learner.distrib_ctx`; needs Accelerate
+    except (ImportError, NameError):
+        raise ImportError("Training on several processes needs Accelerate: pip install 'bcc_nb[multi-gpu]'.") from None
+    fastai.distributed.DistributedDL._broadcast = _broadcast
+    cpu = learn.dls.device.type == 'cpu'  # Accelerate ignores CPU processes unless told; SyncBatchNorm needs GPUs
+    return learn.distrib_ctx(sync_bn=not cpu, cpu=cpu)
+
+def _broadcast(self, t, rank):
+    "fastai's `DistributedDL._broadcast` on the process group's own device (fastai's assumes CUDA, so CPU/gloo fails)."
+    dev = 'cuda' if torch.distributed.get_backend() == 'nccl' else 'cpu'
+    t = torch.tensor(t, dtype=torch.long, device=dev)
+    torch.distributed.broadcast(t, rank)
+    return t.cpu().tolist()
+
+def _fit(learn, schedule, epochs, lr, freeze_epochs, cbs, start_epoch=0, resumed_lr=None):
+    if schedule == 'one_cycle': learn.fit_one_cycle(epochs, lr, cbs=cbs, start_epoch=start_epoch)
+    elif schedule == 'fine_tune':
+        learn.fit(epochs, cbs=cbs + [fine_tune_scheduler(lr, freeze_epochs, epochs - freeze_epochs),
+                                     FreezeBody(freeze_epochs, start_epoch)], start_epoch=start_epoch)
+    else: learn.fit(epochs, resumed_lr or lr, cbs=cbs + [PlateauLR(monitor='valid_loss', patience=2, factor=5.)],
+                    start_epoch=start_epoch)
+
+# %% ../nbs/03_train.ipynb #d53cf306
 def train_classifier(data,                          # Data folder or CSV manifest (see `image_dataloaders`), a DataFrame, or `DataLoaders`
                      out:str|Path='runs/bcc',       # Run folder to write
                      arch:str='densenet201',        # torchvision or timm backbone (see `load_backbone`)
                      head:str='reference',          # 'reference' (the 2019 head) or 'fastai' (fastai's default head)
                      size:int=128,                  # Side of the square crops the model sees
                      bs:int=16,                     # Batch size
-                     epochs:int=5,                  # Epochs
-                     lr:float=1e-3,                 # (Peak) learning rate for Adam
+                     epochs:int=5,                  # Epochs in all (with 'fine_tune', the frozen ones included)
+                     lr:float=1e-3,                 # Peak learning rate for Adam (with 'fine_tune': the head's)
                      pretrained:bool|str='auto',    # ImageNet weights: True, False or 'auto' (if cached)
                      weights:str|Path|None=None,    # Local state dict to start the backbone from
-                     schedule:str='one_cycle',      # 'one_cycle' or 'plateau'
+                     schedule:str='auto',           # 'fine_tune', 'one_cycle', 'plateau'; 'auto': fine_tune from ImageNet weights, else one_cycle
+                     freeze_epochs:int=1,           # 'fine_tune': epochs that train only the head
+                     patience:int|None=None,        # Stop after this many epochs without improving `monitor` (default: never)
+                     balance:str|None=None,         # Class imbalance: 'weights' (weighted loss) or 'sampler' (balanced batches)
+                     label_smoothing:float=0.,      # Label smoothing of the cross-entropy (e.g. 0.1)
                      max_zoom:float=1.1,            # Largest random zoom-in (1.0: none)
                      hed_sigma:float=0.05,          # H&E stain jitter strength (0: none)
                      stain_normalize:str|None=None, # 'macenko' or 'reinhard': normalise every image to `stain_target`'s stain
                      stain_target:str|Path|None=None, # Reference image for `stain_normalize`
-                     monitor:str|None=None,         # Metric that picks the best epoch; default ROC-AUC (2 classes)
+                     monitor:str|None=None,         # Metric that picks the best epoch; default ROC-AUC (2 classes), else valid loss
                      valid_pct:float=0.25,          # Fraction of patients held out for validation
                      magnification=None,            # BreakHis magnification(s) to train on, e.g. 100 or [40, 100]; default: all
                      task:str='binary',             # 'binary' (benign/malignant) or 'subtype' (8 tumour types)
@@ -118,38 +299,55 @@ def train_classifier(data,                          # Data folder or CSV manifes
                      fold:int=0,                    # Which fold to validate on (with `folds`)
                      strict:bool=False,             # Stop on unreadable image files and on copies across splits
                      class_map:dict|None=None,      # {class name found: class} for folder or table layouts
-                     seed:int=42,                   # Seeds the split, the data order and the initialisation
+                     seed:int=42,                   # Seeds the split, the data order, the augmentation and the initialisation
                      num_workers:int|None=None,     # DataLoader workers (default: 0 on CPU)
-                     device:str|None=None,          # 'cpu', 'cuda', ...; default: the GPU if there is one
-                     overwrite:bool=False,          # Replace a model already in `out`
+                     device:str|None=None,          # 'cpu', 'cuda', 'mps', ...; default: the GPU if there is one
+                     precision:str='auto',          # 'auto' (bf16/fp16 on CUDA, fp32 elsewhere), 'bf16', 'fp16' or 'fp32'
+                     channels_last:bool=True,       # Channels-last memory layout (faster convolutions; same results)
+                     resume:bool=False,             # Continue the interrupted run in `out` from its last complete epoch
+                     overwrite:bool=False,          # Replace a model (or an interrupted run) already in `out`
                      progress:bool=True,            # Show progress bars
                      quiet:bool=False,              # Show nothing: no progress bars, no per-epoch table
+                     cbs:list|None=None,            # Extra fastai callbacks
                     )->Learner:
     "Train a classifier on `data`, keep the best epoch, and write the run folder `out`."
     out = Path(out)
-    if (out/'model.safetensors').exists() and not overwrite:
-        raise FileExistsError(f"{out} already holds a trained model. Choose another `out`, or pass overwrite=True "
-                              "(--overwrite) to replace it.")
-    if schedule not in ('one_cycle', 'plateau'): raise ValueError(f"schedule must be 'one_cycle' or 'plateau', not {schedule!r}")
+    if schedule not in SCHEDULES: raise ValueError(f"schedule must be one of {SCHEDULES}, not {schedule!r}")
+    if resume: state = resume_state(out)
+    elif not overwrite:
+        if (out/'model.safetensors').exists():
+            raise FileExistsError(f"{out} already holds a trained model. Choose another `out`, or pass overwrite=True "
+                                  "(--overwrite) to replace it.")
+        if (out/'checkpoints'/'last.json').exists():
+            raise FileExistsError(f"{out} holds an interrupted run: pass resume=True (bcc-train --resume {out}) to continue "
+                                  "it, or overwrite=True (--overwrite) to start again.")
     set_seed(seed, reproducible=True)
-    device = torch.device(device) if device else default_device()
+    device = training_device(device)
     stain_target = str(Path(stain_target).resolve()) if stain_target else None
     item_tfms, batch_tfms = histo_tfms(size, max_zoom=max_zoom, hed_sigma=hed_sigma, stain_normalize=stain_normalize,
                                        stain_target=stain_target, stats=backbone_stats(arch))
     dls = data if hasattr(data, 'train') else image_dataloaders(
         data, size, bs, valid_pct, seed, item_tfms, batch_tfms, num_workers, device,
         magnification=magnification, task=task, folds=folds, fold=fold, strict=strict, class_map=class_map)
-    learn = classifier_learner(dls, arch, pretrained, weights, verbose=not quiet, head=head, path=out, model_dir='checkpoints')
+    loss_func = classifier_loss(dls, balance, label_smoothing)
+    if balance == 'sampler': balanced_sampler(dls)
+    if schedule == 'auto': schedule = 'fine_tune' if has_imagenet_weights(arch, pretrained, weights) else 'one_cycle'
+    if schedule == 'fine_tune' and not 0 < freeze_epochs < epochs:
+        raise ValueError(f"'fine_tune' trains `freeze_epochs` frozen epochs out of `epochs`: need 0 < {freeze_epochs} < {epochs}.")
+    learn = classifier_learner(dls, arch, pretrained, weights, verbose=not quiet and not resume, head=head, path=out,
+                               model_dir='checkpoints', loss_func=loss_func)
     monitor = monitor or ('roc_auc_score' if dls.c == 2 else 'valid_loss')
     if monitor not in _metric_names(learn): raise ValueError(f"monitor must be one of {_metric_names(learn)}, not {monitor!r}")
-    if device.type == 'cuda': learn = learn.to_bf16() if torch.cuda.is_bf16_supported() else learn.to_fp16()
+    speed = set_precision(learn, precision, channels_last)
     on_disk = isinstance(data, (str, Path))
     config = dict(data=str(Path(data).resolve()) if on_disk else None, out=str(out), arch=arch, head=head,
-                  max_zoom=max_zoom, hed_sigma=hed_sigma, stain_normalize=stain_normalize, stain_target=stain_target,
                   size=size, bs=bs, epochs=epochs, lr=lr, pretrained=pretrained, weights=str(weights) if weights else None,
-                  schedule=schedule, monitor=monitor, valid_pct=valid_pct, magnification=magnification, task=task,
-                  folds=folds, fold=fold, class_map=class_map, seed=seed, device=str(device),
-                  versions=_versions(), started=datetime.now(timezone.utc).isoformat(timespec='seconds'))
+                  schedule=schedule, freeze_epochs=freeze_epochs if schedule == 'fine_tune' else None, patience=patience,
+                  balance=balance, label_smoothing=label_smoothing, max_zoom=max_zoom, hed_sigma=hed_sigma,
+                  stain_normalize=stain_normalize, stain_target=stain_target, monitor=monitor, valid_pct=valid_pct,
+                  magnification=magnification, task=task, folds=folds, fold=fold, strict=strict, class_map=class_map,
+                  seed=seed, num_workers=num_workers, **speed, world_size=max(num_distrib(), 1), versions=_versions(),
+                  started=datetime.now(timezone.utc).isoformat(timespec='seconds'))
     manifest = getattr(dls, 'manifest', None)
     if manifest is not None:
         config['layout'] = dls.layout
@@ -157,23 +355,47 @@ def train_classifier(data,                          # Data folder or CSV manifes
         if 'case' in manifest:
             config['cases'] = {s: sorted(manifest.case[manifest.split == s].unique()) for s in manifest.split.unique()}
         config['skipped'] = dls.skipped.to_dict('records')
-    out.mkdir(parents=True, exist_ok=True)
+    start_epoch = 0
+    if resume:
+        config = _check_resume(out, config)
+        start_epoch = state['epoch'] + 1
+        config.setdefault('resumed', []).append(dict(from_epoch=start_epoch, at=datetime.now(timezone.utc).isoformat(timespec='seconds')))
+        learn.load(Path(state['file']).stem, with_opt=True, weights_only=True)
+        hist = out/'history.csv'
+        if hist.exists():  # rows of an epoch that finished after the last checkpoint are run again
+            h = pd.read_csv(hist)
+            atomic_write(hist, lambda p: h[h.epoch < start_epoch].to_csv(p, index=False))
+    elif not rank_distrib():
+        shutil.rmtree(out/'checkpoints', ignore_errors=True)
     write_json(out/'config.json', config)
     if manifest is not None: atomic_write(out/'manifest.csv', lambda p: manifest.to_csv(p, index=False))
-    cbs = [BestModelCallback(monitor=monitor, fname='best'), CSVLogger('history.csv')]
+    best = BestModelCallback(monitor, 'best', *((state['best_key'], state['best_epoch']) if resume else ()))
+    fit_cbs = [best, ResumeCheckpoint(best), HistoryLogger('history.csv', append=resume), *(cbs or [])]
+    if patience: fit_cbs.append(EarlyStopping(monitor=monitor, patience=patience))
     t0 = time.time()
-    with (learn.no_bar() if quiet or not progress else nullcontext()), (learn.no_logging() if quiet else nullcontext()):
-        if schedule == 'one_cycle': learn.fit_one_cycle(epochs, lr, cbs=cbs)
-        else: learn.fit(epochs, lr, cbs=cbs + [ReduceLROnPlateau(monitor='valid_loss', patience=2, factor=5.)])
-    if learn.dls.device.type == 'cuda': learn = learn.to_fp32()
+    with (learn.no_bar() if quiet or not progress else nullcontext()), (learn.no_logging() if quiet else nullcontext()), \
+         distributed_ctx(learn):
+        _fit(learn, schedule, epochs, lr, freeze_epochs, fit_cbs, start_epoch, state['lr'] if resume else None)
+    if any(type(c).__name__ == 'MixedPrecision' for c in learn.cbs): learn.to_fp32()
     save_model_files(learn, out, arch, size, head,
                      dict(method=stain_normalize, target=stain_target) if stain_normalize else None)
-    shutil.rmtree(out/'checkpoints', ignore_errors=True)
-    for f in [out/'metrics.json', out/'predictions.csv', *out.glob('*.png')]: f.unlink(missing_ok=True)  # a replaced model's evaluation
-    config['train_seconds'] = round(time.time() - t0, 1)
-    config['best_epoch'] = getattr(learn, 'best_epoch', None)
+    if not rank_distrib():
+        shutil.rmtree(out/'checkpoints', ignore_errors=True)
+        for f in [out/'metrics.json', out/'predictions.csv', *out.glob('*.png')]: f.unlink(missing_ok=True)  # a replaced model's evaluation
+    config['train_seconds'] = round(time.time() - t0 + config.get('train_seconds', 0), 1)
+    config['best_epoch'] = best.best_epoch
+    config['epochs_run'] = len(pd.read_csv(out/'history.csv')) if (out/'history.csv').exists() else None
     write_json(out/'config.json', config)
+    learn.config = config
     return learn
+
+# %% ../nbs/03_train.ipynb #15a3942d
+class InterruptAfter(Callback):
+    "Raise `KeyboardInterrupt` after epoch `epoch` (and its checkpoint): a stand-in for a crash, for tests and demos."
+    order = ResumeCheckpoint.order + 1
+    def __init__(self, epoch:int): self.stop_epoch = epoch
+    def after_epoch(self):
+        if self.epoch == self.stop_epoch: raise KeyboardInterrupt(f"interrupted after epoch {self.epoch}")
 
 # %% ../nbs/03_train.ipynb #b21c2ca7
 def load_run(run_dir:str|Path,          # A run folder written by `train_classifier`
@@ -209,6 +431,18 @@ def _pretrained_arg(s:str):
     if s in ('false', '0', 'no'): return False
     raise ValueError(f"--pretrained must be auto, true or false, not {s!r}")
 
+def resume_args(run_dir:str|Path)->dict:
+    "The `train_classifier` arguments of the run in `run_dir`, from its `config.json`, to resume it."
+    run_dir = Path(run_dir)
+    resume_state(run_dir)
+    config = json.loads((run_dir/'config.json').read_text())
+    keys = set(_RESUME_KEYS) | {'pretrained', 'weights', 'patience', 'stain_target', 'strict', 'class_map', 'num_workers',
+                                'precision', 'channels_last'}
+    args = {k: config[k] for k in keys if k in config}
+    if args.get('data') is None: args['data'] = run_dir/'manifest.csv'
+    if args.get('freeze_epochs') is None: args.pop('freeze_epochs', None)
+    return dict(args, out=run_dir, resume=True)
+
 # %% ../nbs/03_train.ipynb #fe854ed8
 @call_parse(pos=['data'])
 def bcc_train(data:str=None,             # Data: a BreakHis tree, train/ + valid/ class folders, a folder per class, or a CSV manifest
@@ -218,12 +452,17 @@ def bcc_train(data:str=None,             # Data: a BreakHis tree, train/ + valid
               arch:str='densenet201',    # torchvision or timm backbone, e.g. densenet201, resnet50, convnext_tiny, efficientnet_b0
               head:str='reference',      # reference (the 2019 head) or fastai (fastai's default head)
               size:int=128,              # Side of the square crops the model sees
-              bs:int=16,                 # Batch size
-              epochs:int=5,              # Epochs
-              lr:float=1e-3,             # (Peak) learning rate
+              bs:int=16,                 # Batch size (per GPU when several are used)
+              epochs:int=5,              # Epochs in all (with fine_tune, the frozen one included)
+              lr:float=1e-3,             # Peak learning rate (fine_tune: the head's)
               pretrained:str='auto',     # ImageNet weights: auto (use if cached), true, or false
               weights:str=None,          # Local .pth/.safetensors state dict for the backbone
-              schedule:str='one_cycle',  # one_cycle or plateau
+              schedule:str='auto',       # fine_tune, one_cycle or plateau; auto: fine_tune from ImageNet weights, else one_cycle
+              freeze_epochs:int=1,       # fine_tune: epochs that train only the head
+              patience:int=None,         # Early stopping: epochs without a better --monitor (default: never stop early)
+              monitor:str=None,          # Metric that picks the best epoch: roc_auc_score (default, 2 classes), valid_loss, ...
+              balance:str=None,          # Class imbalance: weights (weighted loss) or sampler (balanced batches)
+              label_smoothing:float=0.,  # Label smoothing, e.g. 0.1
               max_zoom:float=1.1,        # Largest random zoom-in (1.0: none)
               hed_sigma:float=0.05,      # H&E stain jitter strength (0: none; 0.05 light, 0.2 strong)
               stain_normalize:str=None,  # macenko or reinhard: normalise every image to --stain-target's stain
@@ -236,22 +475,38 @@ def bcc_train(data:str=None,             # Data: a BreakHis tree, train/ + valid
               strict:bool=False,         # Stop on unreadable image files and on copies across splits
               class_map:str=None,        # Map folder/table class names, e.g. 0=benign,1=malignant
               seed:int=42,               # Random seed
-              device:str=None,           # cpu or cuda (default: the GPU if there is one)
+              num_workers:int=None,      # DataLoader worker processes (default: 0 on CPU)
+              device:str=None,           # cpu, cuda or mps (default: the GPU if there is one)
+              precision:str='auto',      # auto (bf16/fp16 on CUDA, fp32 elsewhere), bf16, fp16 or fp32
+              no_channels_last:bool=False, # Keep the default memory layout (channels last is the faster default)
+              resume:str=None,           # Continue the interrupted run in this folder (its settings are reused)
               overwrite:bool=False,      # Replace a model already in --out
               quiet:bool=False,          # Print neither progress bars nor the per-epoch table
              ):
     "Train a breast-cancer histology classifier and write a run folder."
-    if data is None and not demo: raise CliError("bcc-train: give a data folder, or --demo to use the synthetic demo set.")
+    if data is None and not demo and not resume:
+        raise CliError("bcc-train: give a data folder, --demo to use the synthetic demo set, or --resume RUN_DIR.")
     try:
-        if demo: data = make_demo_data(demo_dir)
-        mags = [int(m) for m in str(magnification).split(',')] if magnification else None
-        cmap = dict(kv.split('=', 1) for kv in class_map.split(',')) if class_map else None
-        learn = train_classifier(data, out, arch, head, size, bs, epochs, lr, _pretrained_arg(pretrained), weights, schedule,
-                                 max_zoom=max_zoom, hed_sigma=hed_sigma, stain_normalize=stain_normalize,
-                                 stain_target=stain_target, valid_pct=valid_pct, magnification=mags, task=task, folds=folds, fold=fold, strict=strict, class_map=cmap,
-                                 seed=seed, device=device, overwrite=overwrite, quiet=quiet)
+        if resume:
+            out = resume
+            learn = train_classifier(**resume_args(resume), device=device, quiet=quiet)
+        else:
+            if demo: data = make_demo_data(demo_dir)
+            mags = [int(m) for m in str(magnification).split(',')] if magnification else None
+            cmap = dict(kv.split('=', 1) for kv in class_map.split(',')) if class_map else None
+            learn = train_classifier(data, out=out, arch=arch, head=head, size=size, bs=bs, epochs=epochs, lr=lr,
+                                     pretrained=_pretrained_arg(pretrained), weights=weights, schedule=schedule,
+                                     freeze_epochs=freeze_epochs, patience=patience, monitor=monitor, balance=balance,
+                                     label_smoothing=label_smoothing, max_zoom=max_zoom, hed_sigma=hed_sigma,
+                                     stain_normalize=stain_normalize, stain_target=stain_target, valid_pct=valid_pct,
+                                     magnification=mags, task=task, folds=folds, fold=fold, strict=strict, class_map=cmap,
+                                     seed=seed, num_workers=num_workers, device=device, precision=precision,
+                                     channels_last=not no_channels_last, overwrite=overwrite, quiet=quiet)
     except (FileNotFoundError, FileExistsError, ValueError, RuntimeError) as e: raise CliError(f"bcc-train: {e}")
-    with learn.no_bar(): vals = dict(zip(_metric_names(learn), learn.validate()))
-    print("Validation (best epoch): " + ", ".join(f"{k} {v:.4f}" for k, v in vals.items()))
+    if rank_distrib(): return
+    h = pd.read_csv(Path(out)/'history.csv').set_index('epoch')
+    best = learn.config['best_epoch']
+    vals = h.loc[best if best is not None else h.index[-1], _metric_names(learn)]
+    print(f"Validation (best epoch, {best}): " + ", ".join(f"{k} {v:.4f}" for k, v in vals.items()))
     print(f"Run folder: {Path(out).resolve()}")
     print(f"Next: bcc-evaluate {out}")

@@ -7,11 +7,14 @@ from fastcore.docments import docments
 from bcc_nb.data import bcc_demo_data
 from bcc_nb.train import bcc_train
 from bcc_nb.evaluate import bcc_evaluate
+from bcc_nb.predict import bcc_predict
+from bcc_nb.crossval import bcc_cv
 
 def run(*args, cwd=None):
     return subprocess.run(list(args), capture_output=True, text=True, cwd=cwd, timeout=900)
 
-@pytest.mark.parametrize('cmd,func', [('bcc-train', bcc_train), ('bcc-evaluate', bcc_evaluate), ('bcc-demo-data', bcc_demo_data)])
+@pytest.mark.parametrize('cmd,func', [('bcc-train', bcc_train), ('bcc-evaluate', bcc_evaluate), ('bcc-demo-data', bcc_demo_data),
+                                      ('bcc-predict', bcc_predict), ('bcc-cv', bcc_cv)])
 def test_help_documents_every_option(cmd, func):
     r = run(cmd, '--help')
     assert r.returncode == 0, r.stderr
@@ -109,3 +112,90 @@ def test_train_cli_magnification_and_folds(tiny_demo, tmp_path):
 def test_train_cli_bad_magnification(tiny_demo, tmp_path):
     r = run('bcc-train', str(tiny_demo), '--out', str(tmp_path/'x'), '--magnification', '400')
     assert r.returncode != 0 and 'No images at magnification [400]' in r.stderr and 'Traceback' not in r.stderr
+
+def test_predict_cli_reports_bad_files_and_keeps_the_rest(trained_run, tiny_demo, tmp_path):
+    "A corrupt, an empty and a missing file among good ones: each reported, the good ones predicted, exit status 1."
+    out, _ = trained_run
+    good = sorted(tiny_demo.rglob('*.png'))[:3]
+    (tmp_path/'corrupt.png').write_bytes(good[0].read_bytes()[:200])   # a truncated PNG
+    (tmp_path/'empty.png').touch()
+    files = [str(good[0]), str(tmp_path/'corrupt.png'), str(good[1]), str(tmp_path/'empty.png'), str(tmp_path/'gone.png'), str(good[2])]
+    r = run('bcc-predict', str(out), *files, '--csv', str(tmp_path/'preds.csv'))
+    assert r.returncode == 1, r.stderr
+    for bad in ('corrupt.png', 'empty.png', 'gone.png'): assert f"{tmp_path/bad}:" in r.stderr
+    assert 'Traceback' not in r.stderr and '3 images predicted, 3 failed' in r.stdout
+    df = pd.read_csv(tmp_path/'preds.csv')
+    assert list(df.file) == files
+    assert df.error.isna().tolist() == [True, False, True, False, False, True]
+    ok = df[df.error.isna()]
+    assert ok.label.isin(['benign', 'malignant']).all() and ((ok.prob_benign + ok.prob_malignant - 1).abs() < 1e-5).all()
+    op = json.loads((out/'model.json').read_text()).get('threshold')
+    if op: assert ((ok.prob_malignant >= op['threshold']) == (ok.label == 'malignant')).all()  # the saved operating point
+
+def test_predict_cli_folder_and_all_good(trained_run, tiny_demo, tmp_path):
+    out, _ = trained_run
+    r = run('bcc-predict', str(out), str(tiny_demo), '--csv', str(tmp_path/'p.csv'), '--tta')
+    assert r.returncode == 0, r.stderr
+    assert len(pd.read_csv(tmp_path/'p.csv')) == len(list(tiny_demo.rglob('*.png'))) == 24
+
+def test_predict_cli_not_a_run_folder(tmp_path):
+    r = run('bcc-predict', str(tmp_path), str(tmp_path))
+    assert r.returncode != 0 and 'model.json is missing' in r.stderr and 'Traceback' not in r.stderr
+
+def test_resume_after_the_process_is_killed(tiny_demo, tmp_path):
+    "Kill bcc-train after its first epoch's checkpoint; --resume finishes the run with every epoch once."
+    import os, signal, time
+    out = tmp_path/'killed'
+    args = ['bcc-train', str(tiny_demo), '--out', str(out), '--size', '32', '--bs', '4', '--epochs', '6', '--quiet',
+            '--arch', 'densenet121', '--schedule', 'one_cycle']
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    state = out/'checkpoints'/'last.json'
+    t0 = time.time()
+    while not state.exists() and p.poll() is None and time.time() - t0 < 600: time.sleep(0.02)
+    p.send_signal(signal.SIGKILL); p.wait()
+    assert p.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    done = json.loads(state.read_text())['epoch']
+    assert done < 5 and not (out/'model.safetensors').exists()
+    r = run('bcc-train', str(tiny_demo), '--out', str(out), '--size', '32', '--epochs', '6', '--quiet')
+    assert r.returncode != 0 and 'interrupted run' in r.stderr and '--resume' in r.stderr   # not silently restarted
+    r = run('bcc-train', '--resume', str(out), '--quiet')
+    assert r.returncode == 0, r.stderr
+    h = pd.read_csv(out/'history.csv')
+    assert list(h.epoch) == list(range(6)) and h.train_loss.notna().all()
+    config = json.loads((out/'config.json').read_text())
+    assert config['resumed'][0]['from_epoch'] >= done + 1 and config['epochs_run'] == 6
+    assert (out/'model.safetensors').exists() and not (out/'checkpoints').exists()
+    r = run('bcc-train', '--resume', str(out))
+    assert r.returncode != 0 and 'no interrupted run' in r.stderr
+
+def test_multi_process_training_with_accelerate(tiny_demo, tmp_path):
+    "Two processes on the CPU through `accelerate launch`: the path multi-GPU training takes."
+    pytest.importorskip('accelerate')
+    out = tmp_path/'ddp'
+    r = run('accelerate', 'launch', '--multi_gpu', '--num_processes', '2', '-m', 'bcc_nb.train', str(tiny_demo),
+            '--out', str(out), '--size', '32', '--bs', '4', '--epochs', '2', '--arch', 'resnet18', '--pretrained', 'false', '--quiet')
+    assert r.returncode == 0, r.stderr[-3000:]
+    config = json.loads((out/'config.json').read_text())
+    assert config['world_size'] == 2
+    assert len(pd.read_csv(out/'history.csv')) == 2 and (out/'model.safetensors').exists()
+    assert r.stdout.count('Run folder:') == 1   # only the first process reports and writes
+
+def test_cross_validation_cli(tiny_demo, tmp_path):
+    "bcc-cv: one run per patient-grouped fold, every image validated once, summary and pooled metrics; a rerun reuses the folds."
+    out = tmp_path/'cv'
+    args = ['bcc-cv', str(tiny_demo), '--out', str(out), '--folds', '2', '--arch', 'resnet18', '--size', '32', '--bs', '4',
+            '--epochs', '1', '--n-boot', '50']
+    r = run(*args)
+    assert r.returncode == 0, r.stderr
+    assert 'mean ± std over folds' in r.stdout and 'pooled out-of-fold' in r.stdout
+    m = json.loads((out/'cv_metrics.json').read_text())
+    assert m['folds'] == 2 and len(m['per_fold']) == 2 and 'roc_auc' in m['mean'] and 'roc_auc' in m['pooled']['ci95']
+    oof = pd.read_csv(out/'predictions.csv', dtype={'case': str})
+    assert len(oof) == 24 and oof.path.is_unique and oof.groupby('case').fold.nunique().max() == 1
+    valid = [set(json.loads((out/f'fold{i}'/'config.json').read_text())['cases']['valid']) for i in range(2)]
+    assert not valid[0] & valid[1] and valid[0] | valid[1] == set(oof.case)
+    assert 'Per-fold spread' in (out/'report.html').read_text()
+    model0 = (out/'fold0'/'model.safetensors').stat().st_mtime_ns
+    r = run(*args)   # both folds are done: nothing is retrained
+    assert r.returncode == 0, r.stderr
+    assert (out/'fold0'/'model.safetensors').stat().st_mtime_ns == model0

@@ -103,3 +103,80 @@ def test_evaluation_without_patient_ids_warns_and_resamples_images():
     assert ev.ci_unit == 'images' and ev.to_dict()['ci_resampling'] == 'images' and not ev.patient
     lo, hi = ev.ci['roc_auc']
     assert lo < ev.metrics['roc_auc'] < hi
+
+def test_same_seed_same_history(tiny_demo, tmp_path):
+    "Two CPU runs with one seed: identical losses and metrics, epoch by epoch, and identical weights."
+    hs = []
+    for i in range(2):
+        train_classifier(tiny_demo, out=tmp_path/f'r{i}', size=32, bs=4, epochs=2, seed=7, quiet=True)
+        hs.append(pd.read_csv(tmp_path/f'r{i}'/'history.csv').drop(columns='time'))
+    pd.testing.assert_frame_equal(hs[0], hs[1], check_exact=True)
+    from safetensors.torch import load_file
+    w0, w1 = (load_file(str(tmp_path/f'r{i}'/'model.safetensors')) for i in range(2))
+    assert all(torch.equal(w0[k], w1[k]) for k in w0)
+    train_classifier(tiny_demo, out=tmp_path/'r_other', size=32, bs=4, epochs=2, seed=8, quiet=True)
+    other = pd.read_csv(tmp_path/'r_other'/'history.csv').drop(columns='time')
+    assert not other.train_loss.equals(hs[0].train_loss)   # and the seed matters
+
+def test_fine_tune_trains_the_head_first(tiny_demo, tmp_path):
+    "With 'fine_tune' the convolutions are frozen for `freeze_epochs`, then everything trains, in one fit."
+    from fastai.vision.all import Callback
+    from torch import nn
+    class Watch(Callback):
+        order = 100
+        def before_fit(self): self.convs = []
+        def after_train(self):
+            self.convs.append(any(p.requires_grad for m in self.model[0].modules() if isinstance(m, nn.Conv2d) for p in m.parameters()))
+    w = Watch()
+    learn = train_classifier(tiny_demo, out=tmp_path/'ft', size=32, bs=4, epochs=3, schedule='fine_tune', freeze_epochs=1,
+                             quiet=True, cbs=[w])
+    assert w.convs == [False, True, True]
+    assert len(pd.read_csv(tmp_path/'ft'/'history.csv')) == 3 and learn.config['schedule'] == 'fine_tune'
+
+def test_schedule_auto_picks_fine_tune_only_with_imagenet_weights(tiny_demo, tmp_path):
+    "No ImageNet weights here: 'auto' trains everything with one-cycle; a local weights file means fine_tune."
+    import torchvision
+    learn = train_classifier(tiny_demo, out=tmp_path/'a', arch='resnet18', size=32, bs=4, epochs=2, quiet=True, pretrained=False)
+    assert learn.config['schedule'] == 'one_cycle' and learn.config['freeze_epochs'] is None
+    torch.save(torchvision.models.resnet18().state_dict(), tmp_path/'r18.pth')
+    learn = train_classifier(tiny_demo, out=tmp_path/'b', arch='resnet18', weights=tmp_path/'r18.pth', size=32, bs=4,
+                             epochs=2, quiet=True)
+    assert learn.config['schedule'] == 'fine_tune' and learn.config['freeze_epochs'] == 1
+
+def test_balance_options_and_label_smoothing(tiny_demo, tmp_path):
+    from bcc_nb.train import class_weights
+    from fastai.vision.all import WeightedDL
+    learn = train_classifier(tiny_demo, out=tmp_path/'w', size=32, bs=4, epochs=1, balance='weights', label_smoothing=0.1, quiet=True)
+    lf = learn.loss_func.func
+    assert torch.allclose(lf.weight.cpu(), class_weights(learn.dls)) and lf.label_smoothing == 0.1
+    learn = train_classifier(tiny_demo, out=tmp_path/'s', size=32, bs=4, epochs=1, balance='sampler', quiet=True)
+    assert isinstance(learn.dls.train, WeightedDL) and learn.config['balance'] == 'sampler'
+    import pytest
+    with pytest.raises(ValueError, match="balance must be"):
+        train_classifier(tiny_demo, out=tmp_path/'x', size=32, bs=4, epochs=1, balance='oversample', quiet=True)
+
+def test_resume_refuses_other_settings(tiny_demo, tmp_path):
+    import pytest
+    from bcc_nb.train import InterruptAfter
+    out = tmp_path/'r'
+    with pytest.raises(KeyboardInterrupt):
+        train_classifier(tiny_demo, out=out, size=32, bs=4, epochs=3, quiet=True, cbs=[InterruptAfter(0)])
+    with pytest.raises(ValueError, match='Cannot resume'):
+        train_classifier(tiny_demo, out=out, size=32, bs=4, epochs=4, quiet=True, resume=True)
+    with pytest.raises(FileNotFoundError, match='no interrupted run'):
+        train_classifier(tiny_demo, out=tmp_path/'none', size=32, bs=4, epochs=3, quiet=True, resume=True)
+    learn = train_classifier(tiny_demo, out=out, size=32, bs=4, epochs=3, quiet=True, resume=True)
+    assert list(pd.read_csv(out/'history.csv').epoch) == [0, 1, 2] and learn.config['best_epoch'] in (0, 1, 2)
+
+def test_load_classifier_matches_the_learner_and_needs_no_pickle(tiny_demo, tmp_path):
+    "The model files alone (no data, no pickle) give the learner's probabilities; the run folder holds no pickle."
+    import shutil
+    from bcc_nb.predict import load_classifier
+    out = tmp_path/'run'
+    learn = train_classifier(tiny_demo, out=out, size=48, bs=4, epochs=1, quiet=True)
+    assert not [f for f in out.rglob('*') if f.suffix in ('.pkl', '.pth', '.pt', '.bin')]
+    alone = tmp_path/'alone'; alone.mkdir()
+    for f in ('model.json', 'model.safetensors'): shutil.copy(out/f, alone/f)
+    with learn.no_bar(): p_learn, _ = learn.get_preds(dl=learn.dls.valid)
+    preds = load_classifier(alone, device='cpu').predict(list(learn.dls.valid_ds.items.path))
+    assert np.allclose(preds[['prob_benign', 'prob_malignant']].values, p_learn.numpy(), atol=1e-4)
