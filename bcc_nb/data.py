@@ -24,8 +24,8 @@ from fastai.vision.all import (DataBlock, ImageBlock, CategoryBlock, ColReader, 
 __all__ = ['SUBTYPES', 'CLASSES', 'MAGNIFICATIONS', 'parse_breakhis_name', 'breakhis_path', 'synth_he_image', 'patient_stain',
            'make_demo_data', 'breakhis_manifest', 'patient_groups', 'check_images', 'HistoImage', 'check_patient_split',
            'patient_kfold', 'patient_split', 'detect_layout', 'folders_manifest', 'class_folders_manifest',
-           'table_manifest', 'map_class_names', 'check_duplicates', 'image_dataloaders', 'DataSummary', 'data_summary',
-           'bcc_demo_data']
+           'table_manifest', 'map_class_names', 'check_duplicates', 'resized_copies', 'image_dataloaders',
+           'DataSummary', 'data_summary', 'bcc_demo_data']
 
 # %% ../nbs/00_data.ipynb #e0824f5f
 SUBTYPES = {'A': 'adenosis', 'F': 'fibroadenoma', 'PT': 'phyllodes_tumor', 'TA': 'tubular_adenoma',
@@ -398,6 +398,27 @@ def check_duplicates(df:pd.DataFrame,   # Manifest with `md5` and `split` column
     warnings.warn(msg)
 
 # %% ../nbs/00_data.ipynb #60f5d292
+def resized_copies(df:pd.DataFrame,         # Manifest with `path` and `md5` columns (from `check_images`)
+                   size:int,                # Shorter side of the copies (the training size)
+                   cache_dir:str|Path|None=None, # Default: ~/.cache/bcc_nb/resized
+                  )->list:                  # The copies' paths, in the manifest's order
+    "Copies of the images, shorter side resized to `size`, made once and kept under their checksum."
+    d = Path(cache_dir or Path.home()/'.cache'/'bcc_nb'/'resized')/str(size)
+    d.mkdir(parents=True, exist_ok=True)
+    out = []
+    for p, md5 in zip(df.path, df.md5):
+        f = d/f'{md5}.png'
+        if not f.exists():
+            im = HistoImage.create(p)
+            scale = size/min(im.size)
+            small = im.resize((max(size, round(im.size[0]*scale)), max(size, round(im.size[1]*scale))), Image.BILINEAR)
+            tmp = f.with_name(f'.{f.name}.{os.getpid()}.tmp')
+            small.save(tmp, format='png', compress_level=1)
+            os.replace(tmp, f)   # atomic: parallel runs never read half a file
+        out.append(str(f))
+    return out
+
+# %% ../nbs/00_data.ipynb #03066140
 def image_dataloaders(path,                    # A BreakHis tree, train/ + valid/ class folders, a folder per class, or a CSV/DataFrame manifest
                       size:int=128,            # Training image size (square crops; see `01_augment`)
                       bs:int=16,               # Batch size
@@ -413,6 +434,7 @@ def image_dataloaders(path,                    # A BreakHis tree, train/ + valid
                       fold:int=0,              # Which fold to validate on (with `folds`)
                       strict:bool=False,       # Stop on unreadable image files and on copies across splits
                       class_map:dict|None=None,# {name found: class} for folder or table class names
+                      cache:bool|str|Path=False, # Read pre-resized copies (True: in ~/.cache/bcc_nb/resized; or a folder)
                      ):
     "fastai `DataLoaders` for a BreakHis tree (split by patient), a folder-per-class layout or a manifest table."
     if task not in ('binary', 'subtype'): raise ValueError(f"task must be 'binary' or 'subtype', not {task!r}")
@@ -445,7 +467,9 @@ def image_dataloaders(path,                    # A BreakHis tree, train/ + valid
     check_duplicates(df, strict)
     if num_workers is None: num_workers = 4 if torch.cuda.is_available() else 0
     fit_df = df[df.split != 'test'].reset_index(drop=True)  # a test split is kept aside, in `dls.manifest`
-    dblock = DataBlock(blocks=(ImageBlock(cls=HistoImage), CategoryBlock), get_x=ColReader('path'), get_y=ColReader(label),
+    if cache: fit_df['load_path'] = resized_copies(fit_df, size, None if cache is True else cache)
+    dblock = DataBlock(blocks=(ImageBlock(cls=HistoImage), CategoryBlock), get_y=ColReader(label),
+                       get_x=ColReader('load_path' if cache else 'path'),
                        splitter=IndexSplitter(np.flatnonzero(fit_df.split.values == 'valid')),
                        item_tfms=item_tfms or Resize(size), batch_tfms=batch_tfms)
     dls = dblock.dataloaders(fit_df, bs=bs, num_workers=num_workers, device=device, seed=seed)

@@ -30,9 +30,9 @@ from .model import classifier_learner, create_classifier, backbone_stats, has_im
 # %% auto #0
 __all__ = ['SCHEDULES', 'atomic_write', 'write_json', 'save_checkpoint', 'BestModelCallback', 'save_model_files',
            'load_model_files', 'fine_tune_scheduler', 'FreezeBody', 'train_labels', 'class_weights', 'balanced_sampler',
-           'classifier_loss', 'training_device', 'set_precision', 'ResumeCheckpoint', 'resume_state', 'HistoryLogger',
-           'EarlyStopping', 'PlateauLR', 'distributed_ctx', 'train_classifier', 'InterruptAfter', 'load_run',
-           'resume_args', 'bcc_train']
+           'classifier_loss', 'training_device', 'CPUAutocast', 'set_precision', 'ResumeCheckpoint', 'resume_state',
+           'HistoryLogger', 'EarlyStopping', 'PlateauLR', 'body_features', 'fit_head', 'cached_head_phase',
+           'distributed_ctx', 'train_classifier', 'InterruptAfter', 'load_run', 'resume_args', 'bcc_train']
 
 # %% ../nbs/03_train.ipynb #ab7eb27b
 def atomic_write(path:str|Path, write)->Path:
@@ -165,13 +165,20 @@ def training_device(device:str|None=None)->torch.device:
     "The device to train on: `device` if given, else CUDA, else MPS, else the CPU."
     return torch.device(device) if device else default_device()
 
+class CPUAutocast(Callback):
+    "bf16 autocast for the forward pass and the loss on a CPU (fastai's `MixedPrecision` only autocasts on CUDA)."
+    order = 10
+    def before_batch(self): self.ctx = torch.autocast('cpu', dtype=torch.bfloat16); self.ctx.__enter__()
+    def after_pred(self): self.learn.pred = self.pred.float()
+    def after_loss(self): self.ctx.__exit__(None, None, None)
+
 def set_precision(learn:Learner, precision:str='auto', channels_last:bool=True)->dict:
     "Add mixed precision ('auto', 'bf16', 'fp16' or 'fp32') and channels-last callbacks suited to the learner's device."
     dev = learn.dls.device.type
     if precision == 'auto': precision = ('bf16' if torch.cuda.is_bf16_supported() else 'fp16') if dev == 'cuda' else 'fp32'
     if precision not in ('bf16', 'fp16', 'fp32'): raise ValueError(f"precision must be 'auto', 'bf16', 'fp16' or 'fp32', not {precision!r}")
     if precision == 'fp16' and dev == 'cpu': raise ValueError("fp16 needs a GPU; on a CPU use precision='bf16' or 'fp32'.")
-    if precision == 'bf16': learn.to_bf16()
+    if precision == 'bf16': learn.add_cb(CPUAutocast()) if dev == 'cpu' else learn.to_bf16()
     if precision == 'fp16': learn.to_fp16()
     channels_last = bool(channels_last) and dev != 'mps'
     if channels_last: learn.add_cb(ChannelsLast())
@@ -224,6 +231,45 @@ class PlateauLR(ReduceLROnPlateau):
     "fastai's `ReduceLROnPlateau`, ignoring the epochs a resumed run skips."
     def after_epoch(self):
         if _completed_epoch(self): super().after_epoch()
+
+# %% ../nbs/03_train.ipynb #fa9c85f9
+@torch.no_grad()
+def body_features(learn:Learner, views:int=8, dl=None)->tuple:
+    "Pooled body features of every training image (validation-style centre crop) in `views` dihedral orientations, and labels."
+    from bcc_nb.augment import dihedral_view
+    dl = dl or learn.dls.test_dl(learn.dls.train_ds.items, with_labels=True)
+    learn.model.to(learn.dls.device)
+    body, pool = learn.model[0].eval(), learn.model[1][:2]   # both heads start with pooling + flatten
+    fs, ys = [], []
+    for xb, yb in dl:
+        for k in range(views): fs.append(pool(body(dihedral_view(xb.as_subclass(torch.Tensor), k))).float()); ys.append(yb)
+    return torch.cat(fs), torch.cat(ys).as_subclass(torch.Tensor)
+
+def fit_head(learn:Learner, feats:torch.Tensor, ys:torch.Tensor, epochs:int, lr:float, bs:int=64)->list:
+    "Train the head after its pooling on cached features for `epochs` (one-cycle Adam); the mean loss of each epoch."
+    tail = learn.model[1][2:].train()
+    opt = torch.optim.Adam(tail.parameters(), lr)
+    n_batches = -(-len(feats)//bs)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=epochs*n_batches, pct_start=0.3)
+    losses = []
+    for _ in range(epochs):
+        tot = 0.
+        for idx in torch.randperm(len(feats)).split(bs):
+            loss = learn.loss_func(tail(feats[idx]), ys[idx])
+            opt.zero_grad(); loss.backward(); opt.step(); sched.step()
+            tot += loss.item()*len(idx)
+        losses.append(tot/len(feats))
+    return losses
+
+def cached_head_phase(learn:Learner, epochs:int, lr:float, views:int=8)->list:
+    "The frozen phase of `fine_tune` on cached body features: history rows (epoch, train loss, validation metrics, time)."
+    t0 = time.time()
+    feats, ys = body_features(learn, views)
+    rows = []
+    for e, loss in enumerate(fit_head(learn, feats, ys, epochs, lr)):
+        with learn.no_bar(), learn.no_logging(): vals = learn.validate()
+        rows.append([e, loss, *map(float, vals), time.strftime('%M:%S', time.gmtime(time.time() - t0))])
+    return rows
 
 # %% ../nbs/03_train.ipynb #ab0f4e02
 def _versions()->dict:
@@ -284,6 +330,8 @@ def train_classifier(data,                          # Data folder or CSV manifes
                      weights:str|Path|None=None,    # Local state dict to start the backbone from
                      schedule:str='auto',           # 'fine_tune', 'one_cycle', 'plateau'; 'auto': fine_tune from ImageNet weights, else one_cycle
                      freeze_epochs:int=1,           # 'fine_tune': epochs that train only the head
+                     cached_head:bool=False,        # 'fine_tune': train the head on body features computed once (much faster)
+                     head_views:int=8,              # With `cached_head`: dihedral orientations of each image to cache
                      patience:int|None=None,        # Stop after this many epochs without improving `monitor` (default: never)
                      balance:str|None=None,         # Class imbalance: 'weights' (weighted loss) or 'sampler' (balanced batches)
                      label_smoothing:float=0.,      # Label smoothing of the cross-entropy (e.g. 0.1)
@@ -301,6 +349,7 @@ def train_classifier(data,                          # Data folder or CSV manifes
                      class_map:dict|None=None,      # {class name found: class} for folder or table layouts
                      seed:int=42,                   # Seeds the split, the data order, the augmentation and the initialisation
                      num_workers:int|None=None,     # DataLoader workers (default: 0 on CPU)
+                     cache:bool|str=False,          # Read pre-resized copies of the images (True: ~/.cache/bcc_nb; or a folder)
                      device:str|None=None,          # 'cpu', 'cuda', 'mps', ...; default: the GPU if there is one
                      precision:str='auto',          # 'auto' (bf16/fp16 on CUDA, fp32 elsewhere), 'bf16', 'fp16' or 'fp32'
                      channels_last:bool=True,       # Channels-last memory layout (faster convolutions; same results)
@@ -328,7 +377,7 @@ def train_classifier(data,                          # Data folder or CSV manifes
                                        stain_target=stain_target, stats=backbone_stats(arch))
     dls = data if hasattr(data, 'train') else image_dataloaders(
         data, size, bs, valid_pct, seed, item_tfms, batch_tfms, num_workers, device,
-        magnification=magnification, task=task, folds=folds, fold=fold, strict=strict, class_map=class_map)
+        magnification=magnification, task=task, folds=folds, fold=fold, strict=strict, class_map=class_map, cache=cache)
     loss_func = classifier_loss(dls, balance, label_smoothing)
     if balance == 'sampler': balanced_sampler(dls)
     if schedule == 'auto': schedule = 'fine_tune' if has_imagenet_weights(arch, pretrained, weights) else 'one_cycle'
@@ -343,10 +392,11 @@ def train_classifier(data,                          # Data folder or CSV manifes
     config = dict(data=str(Path(data).resolve()) if on_disk else None, out=str(out), arch=arch, head=head,
                   size=size, bs=bs, epochs=epochs, lr=lr, pretrained=pretrained, weights=str(weights) if weights else None,
                   schedule=schedule, freeze_epochs=freeze_epochs if schedule == 'fine_tune' else None, patience=patience,
+                  cached_head=cached_head and schedule == 'fine_tune', head_views=head_views,
                   balance=balance, label_smoothing=label_smoothing, max_zoom=max_zoom, hed_sigma=hed_sigma,
                   stain_normalize=stain_normalize, stain_target=stain_target, monitor=monitor, valid_pct=valid_pct,
                   magnification=magnification, task=task, folds=folds, fold=fold, strict=strict, class_map=class_map,
-                  seed=seed, num_workers=num_workers, **speed, world_size=max(num_distrib(), 1), versions=_versions(),
+                  seed=seed, num_workers=num_workers, cache=cache if isinstance(cache, bool) else str(cache), **speed, world_size=max(num_distrib(), 1), versions=_versions(),
                   started=datetime.now(timezone.utc).isoformat(timespec='seconds'))
     manifest = getattr(dls, 'manifest', None)
     if manifest is not None:
@@ -370,12 +420,21 @@ def train_classifier(data,                          # Data folder or CSV manifes
     write_json(out/'config.json', config)
     if manifest is not None: atomic_write(out/'manifest.csv', lambda p: manifest.to_csv(p, index=False))
     best = BestModelCallback(monitor, 'best', *((state['best_key'], state['best_epoch']) if resume else ()))
-    fit_cbs = [best, ResumeCheckpoint(best), HistoryLogger('history.csv', append=resume), *(cbs or [])]
+    t0, appending = time.time(), resume
+    if cached_head and schedule == 'fine_tune' and start_epoch < freeze_epochs:
+        rows = cached_head_phase(learn, freeze_epochs, lr, head_views)
+        names = ['epoch', 'train_loss'] + _metric_names(learn) + ['time']
+        atomic_write(out/'history.csv', lambda p: pd.DataFrame(rows, columns=names).to_csv(p, index=False))
+        vals = dict(zip(names, rows[-1]))
+        sign = -1 if 'loss' in monitor else 1
+        best.best_key, best.best_epoch = [sign*vals[monitor], -vals['valid_loss']], freeze_epochs - 1
+        save_checkpoint(learn, out/'checkpoints'/'best.pth')
+        start_epoch, appending = freeze_epochs, True   # the unfrozen epochs continue from here, as after a resume
+    fit_cbs = [best, ResumeCheckpoint(best), HistoryLogger('history.csv', append=appending), *(cbs or [])]
     if patience: fit_cbs.append(EarlyStopping(monitor=monitor, patience=patience))
-    t0 = time.time()
     with (learn.no_bar() if quiet or not progress else nullcontext()), (learn.no_logging() if quiet else nullcontext()), \
          distributed_ctx(learn):
-        _fit(learn, schedule, epochs, lr, freeze_epochs, fit_cbs, start_epoch, state['lr'] if resume else None)
+        _fit(learn, schedule, epochs, lr, freeze_epochs, fit_cbs, start_epoch, state.get('lr') if resume else None)
     if any(type(c).__name__ == 'MixedPrecision' for c in learn.cbs): learn.to_fp32()
     save_model_files(learn, out, arch, size, head,
                      dict(method=stain_normalize, target=stain_target) if stain_normalize else None)
@@ -416,7 +475,7 @@ def load_run(run_dir:str|Path,          # A run folder written by `train_classif
     dls = image_dataloaders(data, meta['size'], bs or config['bs'], config['valid_pct'], config['seed'], item_tfms, batch_tfms,
                             device=torch.device(device) if device else None, magnification=config.get('magnification'),
                             task=config.get('task', 'binary'), folds=config.get('folds'), fold=config.get('fold', 0),
-                            class_map=config.get('class_map'))
+                            class_map=config.get('class_map'), cache=config.get('cache', False))
     if list(map(str, dls.vocab)) != meta['classes']:
         raise ValueError(f"The data's classes {list(dls.vocab)} differ from the model's {meta['classes']}.")
     learn = classifier_learner(dls, meta['arch'], model=model, path=run_dir)
@@ -437,7 +496,7 @@ def resume_args(run_dir:str|Path)->dict:
     resume_state(run_dir)
     config = json.loads((run_dir/'config.json').read_text())
     keys = set(_RESUME_KEYS) | {'pretrained', 'weights', 'patience', 'stain_target', 'strict', 'class_map', 'num_workers',
-                                'precision', 'channels_last'}
+                                'precision', 'channels_last', 'cache', 'cached_head', 'head_views'}
     args = {k: config[k] for k in keys if k in config}
     if args.get('data') is None: args['data'] = run_dir/'manifest.csv'
     if args.get('freeze_epochs') is None: args.pop('freeze_epochs', None)
@@ -459,6 +518,7 @@ def bcc_train(data:str=None,             # Data: a BreakHis tree, train/ + valid
               weights:str=None,          # Local .pth/.safetensors state dict for the backbone
               schedule:str='auto',       # fine_tune, one_cycle or plateau; auto: fine_tune from ImageNet weights, else one_cycle
               freeze_epochs:int=1,       # fine_tune: epochs that train only the head
+              cached_head:bool=False,    # fine_tune: train the head on body features computed once (much faster)
               patience:int=None,         # Early stopping: epochs without a better --monitor (default: never stop early)
               monitor:str=None,          # Metric that picks the best epoch: roc_auc_score (default, 2 classes), valid_loss, ...
               balance:str=None,          # Class imbalance: weights (weighted loss) or sampler (balanced batches)
@@ -476,6 +536,7 @@ def bcc_train(data:str=None,             # Data: a BreakHis tree, train/ + valid
               class_map:str=None,        # Map folder/table class names, e.g. 0=benign,1=malignant
               seed:int=42,               # Random seed
               num_workers:int=None,      # DataLoader worker processes (default: 0 on CPU)
+              cache:bool=False,          # Read pre-resized copies of the images, made once in ~/.cache/bcc_nb
               device:str=None,           # cpu, cuda or mps (default: the GPU if there is one)
               precision:str='auto',      # auto (bf16/fp16 on CUDA, fp32 elsewhere), bf16, fp16 or fp32
               no_channels_last:bool=False, # Keep the default memory layout (channels last is the faster default)
@@ -496,11 +557,11 @@ def bcc_train(data:str=None,             # Data: a BreakHis tree, train/ + valid
             cmap = dict(kv.split('=', 1) for kv in class_map.split(',')) if class_map else None
             learn = train_classifier(data, out=out, arch=arch, head=head, size=size, bs=bs, epochs=epochs, lr=lr,
                                      pretrained=_pretrained_arg(pretrained), weights=weights, schedule=schedule,
-                                     freeze_epochs=freeze_epochs, patience=patience, monitor=monitor, balance=balance,
+                                     freeze_epochs=freeze_epochs, cached_head=cached_head, patience=patience, monitor=monitor, balance=balance,
                                      label_smoothing=label_smoothing, max_zoom=max_zoom, hed_sigma=hed_sigma,
                                      stain_normalize=stain_normalize, stain_target=stain_target, valid_pct=valid_pct,
                                      magnification=mags, task=task, folds=folds, fold=fold, strict=strict, class_map=cmap,
-                                     seed=seed, num_workers=num_workers, device=device, precision=precision,
+                                     seed=seed, num_workers=num_workers, cache=cache, device=device, precision=precision,
                                      channels_last=not no_channels_last, overwrite=overwrite, quiet=quiet)
     except (FileNotFoundError, FileExistsError, ValueError, RuntimeError) as e: raise CliError(f"bcc-train: {e}")
     if rank_distrib(): return

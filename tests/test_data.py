@@ -163,3 +163,21 @@ def test_flattened_breakhis_files(tmp_path, tiny_demo):
     dls = image_dataloaders(tmp_path, size=32, bs=4)
     assert dls.layout == 'breakhis' and len(dls.manifest) == 24 and dls.manifest.case.nunique() == 6
     assert not set(dls.manifest.case[dls.manifest.split == 'train']) & set(dls.manifest.case[dls.manifest.split == 'valid'])
+
+def test_resized_cache_is_rebuilt_when_an_image_changes(tiny_demo, tmp_path):
+    "A cached copy is keyed by the file's checksum: an edited image gets a new copy, and training reads the copies."
+    import pandas as pd
+    from pathlib import Path
+    data = tmp_path/'data'; shutil.copytree(tiny_demo, data)
+    cache = tmp_path/'cache'
+    dls = image_dataloaders(data, size=32, bs=4, cache=cache)
+    copies = sorted((cache/'32').glob('*.png'))
+    assert len(copies) == len(dls.train_ds) + len(dls.valid_ds) == 24
+    assert all(min(Image.open(c).size) == 32 for c in copies)
+    assert set(dls.train_ds.items.load_path) <= {str(c) for c in copies}
+    f = sorted(data.rglob('*.png'))[0]
+    Image.open(f).rotate(90, expand=True).save(f)            # the image changes on disk
+    dls2 = image_dataloaders(data, size=32, bs=4, cache=cache)
+    row = pd.concat([dls2.train_ds.items, dls2.valid_ds.items]).set_index('path').loc[str(f)]
+    assert Path(row.load_path).stem == row.md5 and Path(row.load_path) not in copies
+    assert len(list((cache/'32').glob('*.png'))) == 25

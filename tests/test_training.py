@@ -118,19 +118,23 @@ def test_same_seed_same_history(tiny_demo, tmp_path):
     other = pd.read_csv(tmp_path/'r_other'/'history.csv').drop(columns='time')
     assert not other.train_loss.equals(hs[0].train_loss)   # and the seed matters
 
-def test_fine_tune_trains_the_head_first(tiny_demo, tmp_path):
-    "With 'fine_tune' the convolutions are frozen for `freeze_epochs`, then everything trains, in one fit."
+def _conv_watch():
+    "A callback recording, for each training epoch fastai runs, (epoch, whether the body's convolutions train)."
     from fastai.vision.all import Callback
     from torch import nn
     class Watch(Callback):
         order = 100
-        def before_fit(self): self.convs = []
+        def before_fit(self): self.epochs = []
         def after_train(self):
-            self.convs.append(any(p.requires_grad for m in self.model[0].modules() if isinstance(m, nn.Conv2d) for p in m.parameters()))
-    w = Watch()
+            self.epochs.append((self.epoch, any(p.requires_grad for m in self.model[0].modules() if isinstance(m, nn.Conv2d) for p in m.parameters())))
+    return Watch()
+
+def test_fine_tune_trains_the_head_first(tiny_demo, tmp_path):
+    "With 'fine_tune' the convolutions are frozen for `freeze_epochs`, then everything trains, in one fit."
+    w = _conv_watch()
     learn = train_classifier(tiny_demo, out=tmp_path/'ft', size=32, bs=4, epochs=3, schedule='fine_tune', freeze_epochs=1,
                              quiet=True, cbs=[w])
-    assert w.convs == [False, True, True]
+    assert w.epochs == [(0, False), (1, True), (2, True)]
     assert len(pd.read_csv(tmp_path/'ft'/'history.csv')) == 3 and learn.config['schedule'] == 'fine_tune'
 
 def test_schedule_auto_picks_fine_tune_only_with_imagenet_weights(tiny_demo, tmp_path):
@@ -180,3 +184,14 @@ def test_load_classifier_matches_the_learner_and_needs_no_pickle(tiny_demo, tmp_
     with learn.no_bar(): p_learn, _ = learn.get_preds(dl=learn.dls.valid)
     preds = load_classifier(alone, device='cpu').predict(list(learn.dls.valid_ds.items.path))
     assert np.allclose(preds[['prob_benign', 'prob_malignant']].values, p_learn.numpy(), atol=1e-4)
+
+def test_cached_head_replaces_the_frozen_epochs(tiny_demo, tmp_path):
+    "cached_head: the frozen epoch trains the head on features computed once; the unfrozen epochs follow in the same history."
+    w = _conv_watch()
+    learn = train_classifier(tiny_demo, out=tmp_path/'ch', arch='resnet18', size=32, bs=4, epochs=3, schedule='fine_tune',
+                             cached_head=True, head_views=2, quiet=True, cbs=[w])
+    assert w.epochs == [(1, True), (2, True)]   # epoch 0 ran on cached features, outside fastai's loop
+    h = pd.read_csv(tmp_path/'ch'/'history.csv')
+    assert list(h.epoch) == [0, 1, 2] and h.notna().all().all()
+    assert learn.config['cached_head'] is True and learn.config['best_epoch'] in (0, 1, 2)
+    assert (tmp_path/'ch'/'model.safetensors').exists() and not (tmp_path/'ch'/'checkpoints').exists()

@@ -1,0 +1,24 @@
+"The benchmark runs at a tiny size and writes what it promises; its numbers are never asserted (speed is not a test)."
+import json, subprocess
+import pandas as pd
+
+def test_bench_cli_writes_json_and_markdown(tmp_path):
+    out = tmp_path/'res'
+    r = subprocess.run(['bcc-bench', '--out', str(out), '--sizes', '32', '--arch', 'resnet18', '--bs', '4', '--steps', '1',
+                        '--rounds', '2', '--n-images', '8', '--workers', '0'], capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads(out.with_suffix('.json').read_text())
+    assert {'machine', 'settings', 'results', 'ratios', 'peak_rss_mib'} <= set(res)
+    assert {'cpu', 'cores', 'torch', 'fastai', 'bcc_nb', 'date'} <= set(res['machine'])
+    r_ = res['results']
+    assert set(r_) == {'train_32', 'frozen_32', 'inference_32', 'data_32'}
+    assert {'raw_torch', 'fastai', 'bcc_nb'} <= set(r_['train_32'])
+    assert {'fastai_get_preds', 'bcc_nb', 'bcc_nb_tta', 'bcc_nb_batch1_latency_ms'} <= set(r_['inference_32'])
+    assert {'png_workers0', 'cache_workers0', 'cache_build_s'} <= set(r_['data_32'])
+    for sec in r_.values():
+        for v in sec.values():
+            assert v['median'] > 0 and len(v.get('rates', [0, 0])) == 2   # two measured rounds, the warm-up dropped
+    assert {'bcc_nb_vs_raw_torch', 'fastai_vs_raw_torch'} <= set(res['ratios']['train_32'])
+    assert {'bcc_nb_cached_head', 'bcc_nb_cached_head_epoch'} <= set(r_['frozen_32'])
+    md = out.with_suffix('.md').read_text()
+    assert 'bcc_nb_vs_raw_torch' in md and res['machine']['cpu'] in md
