@@ -158,11 +158,11 @@ def bench_training(arch, size, bs, steps, rounds, device, frozen=False):
     return interleave(c, rounds, bs*steps)
 
 @torch.inference_mode()
-def _bcc_predict_contender(model, x, bs, device, tta=False, batch1=False):
+def _bcc_predict_contender(model, x, bs, device, tta=False, batch1=False, precision='fp32'):
     from bcc_nb.predict import Classifier, _probs
     meta = dict(classes=['benign', 'malignant'], arch='densenet201', size=x.shape[-1],
                 normalize=dict(mean=list(imagenet_stats[0]), std=list(imagenet_stats[1])))
-    clf = Classifier(model, meta, device)
+    clf = Classifier(model, meta, device, precision)
     chunks = [x[i:i+1] for i in range(len(x))] if batch1 else list(x.split(bs))
     def run():
         t0 = time.perf_counter()
@@ -180,7 +180,8 @@ def bench_inference(arch, size, bs, steps, rounds, device):
         return time.perf_counter() - t0
     model = create_classifier(arch, 2, pretrained=False, verbose=False)
     res = interleave({'fastai_get_preds': fastai_preds, 'bcc_nb': _bcc_predict_contender(model, x, bs, device),
-                      'bcc_nb_tta': _bcc_predict_contender(model, x, bs, device, tta=True)}, rounds, len(x))
+                      'bcc_nb_tta': _bcc_predict_contender(model, x, bs, device, tta=True),
+                      'bcc_nb_bf16': _bcc_predict_contender(model, x, bs, device, precision='bf16')}, rounds, len(x))
     one = interleave({'bcc_nb_batch1': _bcc_predict_contender(model, x[:4], bs, device, batch1=True)}, rounds, 4)
     res['bcc_nb_batch1_latency_ms'] = dict(median=1000/one['bcc_nb_batch1']['median'])
     return res
@@ -247,6 +248,7 @@ def run_benchmark(out:str|Path='bench/results', # Writes OUT.json and OUT.md
                                                         cached_head_vs_fastai=_ratio(m['bcc_nb_cached_head'], m['fastai']),
                                                         cached_head_epoch_vs_fastai=_ratio(m['bcc_nb_cached_head_epoch'], m['fastai']))
             if sec == 'inference': res['ratios'][key] = dict(bcc_nb_vs_fastai_get_preds=_ratio(m['bcc_nb'], m['fastai_get_preds']),
+                                                           bcc_nb_bf16_vs_fastai_get_preds=_ratio(m['bcc_nb_bf16'], m['fastai_get_preds']),
                                                            tta_cost=_ratio(m['bcc_nb'], m['bcc_nb_tta']))
             if sec == 'data': res['ratios'][key] = {f'cache_vs_png_workers{w}': _ratio(m[f'cache_workers{w}'], m[f'png_workers{w}'])
                                                    for w in workers}

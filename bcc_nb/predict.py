@@ -39,8 +39,10 @@ class Classifier:
     def __init__(self, model:torch.nn.Module, # The network, as rebuilt by `load_model_files`
                  meta:dict,                   # Its `model.json`
                  device=None,                 # Default: the GPU if there is one
+                 precision:str='fp32',        # 'fp32', or 'bf16' (faster on GPUs and CPUs with AVX-512 BF16; slightly different numbers)
                 ):
-        self.meta, self.classes = meta, list(meta['classes'])
+        if precision not in ('fp32', 'bf16'): raise ValueError(f"precision must be 'fp32' or 'bf16', not {precision!r}")
+        self.meta, self.classes, self.precision = meta, list(meta['classes']), precision
         self.device = torch.device(device) if device else default_device()
         self.model = model.to(self.device).eval()
         if self.device.type != 'mps': self.model.to(memory_format=torch.channels_last)
@@ -66,10 +68,11 @@ class Classifier:
 # %% ../nbs/05_predict.ipynb #d18429bc
 def load_classifier(run_dir:str|Path,   # A run folder (needs only model.json and model.safetensors)
                     device=None,        # Default: the GPU if there is one
+                    precision:str='fp32', # 'fp32' or 'bf16' (see `Classifier`)
                    )->Classifier:
     "Rebuild the classifier of `run_dir` from its model files alone: no training data, no pickle."
     model, meta = load_model_files(run_dir)
-    return Classifier(model, meta, device)
+    return Classifier(model, meta, device, precision)
 
 # %% ../nbs/05_predict.ipynb #ec13215d
 def _load(path:Path, item_pipe):
@@ -83,7 +86,8 @@ def _load(path:Path, item_pipe):
 def _probs(clf:Classifier, xs:list, tta:bool)->np.ndarray:
     x = clf.batch_pipe(TensorImage(torch.stack(xs).to(clf.device))).as_subclass(torch.Tensor)
     x = x.contiguous(memory_format=torch.channels_last) if clf.device.type != 'mps' else x
-    p = dihedral_tta(clf.model, x) if tta else clf.model(x).softmax(-1)
+    with torch.autocast(clf.device.type, dtype=torch.bfloat16, enabled=clf.precision == 'bf16'):
+        p = dihedral_tta(clf.model, x) if tta else clf.model(x).softmax(-1)
     return p.float().cpu().numpy()
 
 def predict(clf:Classifier,        # From `load_classifier`
@@ -122,10 +126,11 @@ def bcc_predict(run_dir:str,         # Run folder with model.json and model.safe
                 tta:bool=False,      # Average over the 8 dihedral views (slower, often better calibrated)
                 bs:int=32,           # Images per batch
                 device:str=None,     # cpu, cuda or mps (default: the GPU if there is one)
+                precision:str='fp32',# fp32, or bf16 (faster on GPUs and AVX-512 BF16 CPUs; slightly different numbers)
                ):
     "Predict benign/malignant (or subtype) probabilities for histology images with a trained run."
     if not images: raise CliError("bcc-predict: give one or more image files or folders after the run folder.")
-    try: clf = load_classifier(run_dir, device)
+    try: clf = load_classifier(run_dir, device, precision)
     except (FileNotFoundError, ValueError, RuntimeError) as e: raise CliError(f"bcc-predict: {e}")
     df = predict(clf, images, tta=tta, bs=bs)
     if df.empty: raise CliError(f"bcc-predict: no image files found in {', '.join(images)}.")

@@ -199,3 +199,13 @@ def test_cross_validation_cli(tiny_demo, tmp_path):
     r = run(*args)   # both folds are done: nothing is retrained
     assert r.returncode == 0, r.stderr
     assert (out/'fold0'/'model.safetensors').stat().st_mtime_ns == model0
+
+def test_predict_cli_bf16_close_to_fp32(trained_run, tiny_demo, tmp_path):
+    out, _ = trained_run
+    for prec in ('fp32', 'bf16'):
+        r = run('bcc-predict', str(out), str(tiny_demo), '--csv', str(tmp_path/f'{prec}.csv'), '--precision', prec)
+        assert r.returncode == 0, r.stderr
+    a, b = (pd.read_csv(tmp_path/f'{p}.csv') for p in ('fp32', 'bf16'))
+    assert list(a.file) == list(b.file) and (a.prob_malignant - b.prob_malignant).abs().max() < 0.05
+    r = run('bcc-predict', str(out), str(tiny_demo), '--precision', 'fp8')
+    assert r.returncode != 0 and "precision must be 'fp32' or 'bf16'" in r.stderr and 'Traceback' not in r.stderr
