@@ -6,7 +6,7 @@ Docs: https://bcc-nb.github.io/bcc_nb/bench.html.md"""
 
 # %% ../nbs/06_bench.ipynb #91033376
 from __future__ import annotations
-import json, os, platform, resource, statistics, tempfile, time
+import json, os, platform, resource, shutil, statistics, tempfile, time
 import warnings; warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated')  # raised by fastai's imports
 from datetime import datetime, timezone
 from pathlib import Path
@@ -204,7 +204,8 @@ def bench_data(size, bs, n_images, workers, rounds):
                 return (time.perf_counter() - t0) * len(dl.dataset) / max(n, 1)
             contenders[f"{'cache' if cached else 'png'}_workers{w}"] = run
     n = len(contenders[next(iter(contenders))].__defaults__[0].dataset)
-    res = interleave(contenders, rounds, n)
+    try: res = interleave(contenders, rounds, n)
+    finally: shutil.rmtree(tmp, ignore_errors=True)   # the PNGs and their cache were made for this measurement only
     res['cache_build_s'] = dict(median=min(first.values()))
     return res
 
