@@ -157,7 +157,6 @@ def bench_training(arch, size, bs, steps, rounds, device, frozen=False):
         c['bcc_nb_cached_head_epoch'] = cached_head_contender(x, y, arch, bs, device, views=8, extract=False)
     return interleave(c, rounds, bs*steps)
 
-@torch.inference_mode()
 def _bcc_predict_contender(model, x, bs, device, tta=False, batch1=False, precision='fp32'):
     from bcc_nb.predict import Classifier, _probs
     meta = dict(classes=['benign', 'malignant'], arch='densenet201', size=x.shape[-1],
@@ -198,12 +197,12 @@ def bench_data(size, bs, n_images, workers, rounds):
             dls = image_dataloaders(data, size, bs, item_tfms=item_tfms, batch_tfms=[], num_workers=w, device='cpu',
                                     cache=tmp/'cache' if cached else False)
             if cached: first[f'cache_build_s_{w}'] = time.perf_counter() - t0
+            n = len(dls.train.dataset)
             def run(dl=dls.train.new(persistent_workers=w > 0)):
                 t0 = time.perf_counter()
                 n = sum(len(b[0]) for b in dl)
                 return (time.perf_counter() - t0) * len(dl.dataset) / max(n, 1)
             contenders[f"{'cache' if cached else 'png'}_workers{w}"] = run
-    n = len(contenders[next(iter(contenders))].__defaults__[0].dataset)
     try: res = interleave(contenders, rounds, n)
     finally: shutil.rmtree(tmp, ignore_errors=True)   # the PNGs and their cache were made for this measurement only
     res['cache_build_s'] = dict(median=min(first.values()))
