@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from fastai.vision.all import (Transform, TensorImage, PILImage, Resize, ResizeMethod, aug_transforms, Saturation, Hue,
+from fastai.vision.all import (Transform, TensorImage, PILImage, aug_transforms, Saturation, Hue,
                                Normalize, imagenet_stats)
+from .data import ResizeShort, default_item_tfms
 
 # %% ../nbs/01_augment.ipynb #b74eef37
 RGB_FROM_HED = torch.tensor([[0.65, 0.70, 0.29], [0.07, 0.99, 0.11], [0.27, 0.57, 0.78]])
@@ -81,10 +82,10 @@ def histo_tfms(size:int=128,            # Side of the square crop the model sees
                stats:tuple=imagenet_stats, # (mean, std) the backbone was trained with, e.g. from `backbone_stats`
               )->tuple:                 # (item_tfms, batch_tfms) for `image_dataloaders`
     "Histology-friendly augmentation: crop, the 8 dihedral symmetries, mild zoom, stain and colour jitter."
-    item_tfms = [Resize(size, method=ResizeMethod.Crop)]  # random crop when training, centre crop when validating
+    item_tfms = default_item_tfms(size)   # shorter side to size; random crop when training, centre crop when validating
     if stain_normalize:
         if stain_target is None: raise ValueError("stain_normalize needs a reference image: pass stain_target.")
-        item_tfms.insert(0, StainNormalize(stain_target, stain_normalize))
+        item_tfms.insert(1, StainNormalize(stain_target, stain_normalize))
     batch_tfms = [*aug_transforms(do_flip=True, flip_vert=True, max_rotate=0., max_zoom=max_zoom,
                                   max_lighting=max_lighting, max_warp=0.),
                   Saturation(max_lighting=max_saturation), Hue(max_hue=max_hue)]

@@ -190,13 +190,13 @@ def bench_data(size, bs, n_images, workers, rounds):
     tmp = Path(tempfile.mkdtemp(prefix='bcc_bench_'))
     data = make_demo_data(tmp/'data', n_patients=max(4, n_images//8), images_per_patient=8, size=(700, 460))
     item_tfms = histo_tfms(size)[0]
-    contenders, first = {}, {}
+    contenders, setup = {}, {}
     for w in workers:
         for cached in (False, True):
             t0 = time.perf_counter()
             dls = image_dataloaders(data, size, bs, item_tfms=item_tfms, batch_tfms=[], num_workers=w, device='cpu',
                                     cache=tmp/'cache' if cached else False)
-            if cached: first[f'cache_build_s_{w}'] = time.perf_counter() - t0
+            setup.setdefault(cached, time.perf_counter() - t0)   # the first cached call makes the copies
             n = len(dls.train.dataset)
             def run(dl=dls.train.new(persistent_workers=w > 0)):
                 t0 = time.perf_counter()
@@ -205,7 +205,7 @@ def bench_data(size, bs, n_images, workers, rounds):
             contenders[f"{'cache' if cached else 'png'}_workers{w}"] = run
     try: res = interleave(contenders, rounds, n)
     finally: shutil.rmtree(tmp, ignore_errors=True)   # the PNGs and their cache were made for this measurement only
-    res['cache_build_s'] = dict(median=min(first.values()))
+    res['cache_build_s'] = dict(median=max(setup[True] - setup[False], 0.))   # making the copies, beyond the manifest and checks
     return res
 
 # %% ../nbs/06_bench.ipynb #18e248b6

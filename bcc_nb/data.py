@@ -17,15 +17,16 @@ from scipy import ndimage
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 import torch
 from fastcore.script import call_parse, CliError
-from fastai.vision.all import (DataBlock, ImageBlock, CategoryBlock, ColReader, IndexSplitter, Resize,
-                               get_image_files, PILImage)
+from fastcore.parallel import parallel
+from fastai.vision.all import (DataBlock, ImageBlock, CategoryBlock, ColReader, IndexSplitter, RandomCrop, Transform, L,
+                               get_image_files, PILImage, set_seed)
 
 # %% auto #0
 __all__ = ['SUBTYPES', 'CLASSES', 'MAGNIFICATIONS', 'parse_breakhis_name', 'breakhis_path', 'synth_he_image', 'patient_stain',
            'make_demo_data', 'breakhis_manifest', 'patient_groups', 'check_images', 'HistoImage', 'check_patient_split',
            'patient_kfold', 'patient_split', 'detect_layout', 'folders_manifest', 'class_folders_manifest',
-           'table_manifest', 'map_class_names', 'check_duplicates', 'resized_copies', 'image_dataloaders',
-           'DataSummary', 'data_summary', 'bcc_demo_data']
+           'table_manifest', 'map_class_names', 'check_duplicates', 'resize_short', 'ResizeShort', 'default_item_tfms',
+           'default_cache_dir', 'resized_copies', 'image_dataloaders', 'DataSummary', 'data_summary', 'bcc_demo_data']
 
 # %% ../nbs/00_data.ipynb #e0824f5f
 SUBTYPES = {'A': 'adenosis', 'F': 'fibroadenoma', 'PT': 'phyllodes_tumor', 'TA': 'tubular_adenoma',
@@ -398,33 +399,72 @@ def check_duplicates(df:pd.DataFrame,   # Manifest with `md5` and `split` column
     warnings.warn(msg)
 
 # %% ../nbs/00_data.ipynb #60f5d292
-def resized_copies(df:pd.DataFrame,         # Manifest with `path` and `md5` columns (from `check_images`)
-                   size:int,                # Shorter side of the copies (the training size)
-                   cache_dir:str|Path|None=None, # Default: ~/.cache/bcc_nb/resized
-                  )->list:                  # The copies' paths, in the manifest's order
-    "Copies of the images, shorter side resized to `size`, made once and kept under their checksum."
-    d = Path(cache_dir or Path.home()/'.cache'/'bcc_nb'/'resized')/str(size)
-    d.mkdir(parents=True, exist_ok=True)
-    out = []
-    for p, md5 in zip(df.path, df.md5):
-        f = d/f'{md5}.png'
-        if not f.exists():
-            im = HistoImage.create(p)
-            scale = size/min(im.size)
-            small = im.resize((max(size, round(im.size[0]*scale)), max(size, round(im.size[1]*scale))), Image.BILINEAR)
-            tmp = f.with_name(f'.{f.name}.{os.getpid()}.tmp')
-            small.save(tmp, format='png', compress_level=1)
-            os.replace(tmp, f)   # atomic: parallel runs never read half a file
-        out.append(str(f))
-    return out
+def resize_short(im:Image.Image, size:int)->Image.Image:
+    "`im` scaled (bilinear, antialiased) so that its shorter side is `size`; `im` itself if it already is."
+    if min(im.size) == size: return im
+    s = size/min(im.size)
+    return im.resize((max(size, round(im.size[0]*s)), max(size, round(im.size[1]*s))), Image.BILINEAR)
+
+class ResizeShort(Transform):
+    "Scale each image so that its shorter side is `size` (put a crop after it, e.g. fastai's `RandomCrop`)."
+    order = -1   # first: before stain normalisation (order 0) and the crop (order 1)
+    def __init__(self, size:int): self.size = size
+    def encodes(self, x:PILImage): return resize_short(x, self.size)
+
+def default_item_tfms(size:int)->list:
+    "Shorter side to `size`, then a `size` square: random when training, centred when validating."
+    return [ResizeShort(size), RandomCrop(size)]
 
 # %% ../nbs/00_data.ipynb #03066140
+def default_cache_dir()->Path:
+    "Where resized copies go by default: `$BCC_NB_CACHE`, else `$XDG_CACHE_HOME/bcc_nb/resized` (`~/.cache/bcc_nb/resized`)."
+    if os.environ.get('BCC_NB_CACHE'): return Path(os.environ['BCC_NB_CACHE'])
+    return Path(os.environ.get('XDG_CACHE_HOME') or Path.home()/'.cache')/'bcc_nb'/'resized'
+
+def _resized_copy(src_dest:tuple, size:int):
+    src, dest = src_dest
+    small = resize_short(HistoImage.create(src), size)
+    tmp = dest.with_name(f'.{dest.name}.{os.getpid()}.{id(dest)}.tmp')
+    small.save(tmp, format='png', compress_level=1)
+    os.replace(tmp, dest)   # atomic: parallel runs never read half a file
+
+def resized_copies(df:pd.DataFrame,         # Manifest with `path` and `md5` columns (from `check_images`)
+                   size:int,                # Shorter side of the copies (the training size)
+                   cache_dir:str|Path|None=None, # Default: `default_cache_dir()`
+                   n_workers:int|None=None, # Threads making missing copies; default: one per CPU core
+                  )->list:                  # The copies' paths, in the manifest's order
+    "Copies of the images, shorter side resized to `size`, made once and kept under their checksum."
+    d = Path(cache_dir or default_cache_dir())/str(size)
+    d.mkdir(parents=True, exist_ok=True)
+    out = [d/f'{md5}.png' for md5 in df.md5]
+    todo = {f: p for p, f in zip(df.path, out) if not f.exists()}
+    if todo: parallel(_resized_copy, [(p, f) for f, p in todo.items()], size=size, threadpool=True,
+                      n_workers=n_workers or os.cpu_count(), progress=False)
+    return list(map(str, out))
+
+# %% ../nbs/00_data.ipynb #212ac0ea
+def _use_cache(cache, item_tfms, size:int)->Path|None:
+    "The cache folder to read copies from, or None to read the originals."
+    if cache is False: return None
+    tfms = sorted(item_tfms, key=lambda t: getattr(t, 'order', 0))
+    same = bool(tfms) and isinstance(tfms[0], ResizeShort) and tfms[0].size == size
+    if cache is None: return default_cache_dir() if same else None
+    if not same: warnings.warn("The item transforms do not start with ResizeShort(size): the cached copies change "
+                               "what the model sees. Use the default item transforms or histo_tfms, or cache=False.")
+    return default_cache_dir() if cache is True else Path(cache)
+
+def _image_file(row):   # no type annotations: fastai would take them for the item's type in `test_dl`
+    "The file to read for a manifest row: its resized copy if it has one, else the original (e.g. rows for `test_dl`)."
+    p = row.get('load_path')
+    return p if isinstance(p, str) else row['path']
+
+# %% ../nbs/00_data.ipynb #ac7e5c9c
 def image_dataloaders(path,                    # A BreakHis tree, train/ + valid/ class folders, a folder per class, or a CSV/DataFrame manifest
                       size:int=128,            # Training image size (square crops; see `01_augment`)
                       bs:int=16,               # Batch size
                       valid_pct:float=0.25,    # Fraction of patients held out (BreakHis layout)
                       seed:int=42,             # Seed for the patient split
-                      item_tfms=None,          # Per-image transforms; default: `Resize(size)` (centre/random crop, no squashing)
+                      item_tfms=None,          # Per-image transforms; default: `default_item_tfms(size)` (shorter side, then a square crop)
                       batch_tfms=None,         # Per-batch (GPU) transforms, e.g. from `histo_tfms`
                       num_workers:int|None=None, # DataLoader workers; default: 0 on CPU, 4 with CUDA
                       device=None,             # Where batches go; default: fastai's default device
@@ -434,7 +474,7 @@ def image_dataloaders(path,                    # A BreakHis tree, train/ + valid
                       fold:int=0,              # Which fold to validate on (with `folds`)
                       strict:bool=False,       # Stop on unreadable image files and on copies across splits
                       class_map:dict|None=None,# {name found: class} for folder or table class names
-                      cache:bool|str|Path=False, # Read pre-resized copies (True: in ~/.cache/bcc_nb/resized; or a folder)
+                      cache:bool|str|Path|None=None, # Pre-resized copies: None (on when identical), True, False, or a folder
                      ):
     "fastai `DataLoaders` for a BreakHis tree (split by patient), a folder-per-class layout or a manifest table."
     if task not in ('binary', 'subtype'): raise ValueError(f"task must be 'binary' or 'subtype', not {task!r}")
@@ -467,13 +507,21 @@ def image_dataloaders(path,                    # A BreakHis tree, train/ + valid
     check_duplicates(df, strict)
     if num_workers is None: num_workers = 4 if torch.cuda.is_available() else 0
     fit_df = df[df.split != 'test'].reset_index(drop=True)  # a test split is kept aside, in `dls.manifest`
-    if cache: fit_df['load_path'] = resized_copies(fit_df, size, None if cache is True else cache)
+    item_tfms = default_item_tfms(size) if item_tfms is None else list(L(item_tfms))
+    cache_dir = _use_cache(cache, item_tfms, size)
+    if cache_dir:
+        try: fit_df['load_path'] = resized_copies(fit_df, size, cache_dir)
+        except OSError as e:
+            if cache is not None: raise
+            warnings.warn(f"Reading the original images: the resized copies cannot be written ({e}). Pass cache=False "
+                          "to silence this, or cache=FOLDER for a writable folder.")
+            cache_dir = None
     dblock = DataBlock(blocks=(ImageBlock(cls=HistoImage), CategoryBlock), get_y=ColReader(label),
-                       get_x=ColReader('load_path' if cache else 'path'),
+                       get_x=_image_file,
                        splitter=IndexSplitter(np.flatnonzero(fit_df.split.values == 'valid')),
-                       item_tfms=item_tfms or Resize(size), batch_tfms=batch_tfms)
+                       item_tfms=item_tfms, batch_tfms=batch_tfms)
     dls = dblock.dataloaders(fit_df, bs=bs, num_workers=num_workers, device=device, seed=seed)
-    dls.manifest, dls.layout, dls.skipped = df, layout, skipped
+    dls.manifest, dls.layout, dls.skipped, dls.cache_dir = df, layout, skipped, cache_dir
     return dls
 
 # %% ../nbs/00_data.ipynb #708398f1

@@ -349,7 +349,7 @@ def train_classifier(data,                          # Data folder or CSV manifes
                      class_map:dict|None=None,      # {class name found: class} for folder or table layouts
                      seed:int=42,                   # Seeds the split, the data order, the augmentation and the initialisation
                      num_workers:int|None=None,     # DataLoader workers (default: 0 on CPU)
-                     cache:bool|str=False,          # Read pre-resized copies of the images (True: ~/.cache/bcc_nb; or a folder)
+                     cache:bool|str|None=None,      # Pre-resized copies of the images (same pixels, ~6x faster loading); False: off; or a folder
                      device:str|None=None,          # 'cpu', 'cuda', 'mps', ...; default: the GPU if there is one
                      precision:str='auto',          # 'auto' (bf16/fp16 on CUDA, fp32 elsewhere), 'bf16', 'fp16' or 'fp32'
                      channels_last:bool=True,       # Channels-last memory layout (faster convolutions; same results)
@@ -396,7 +396,8 @@ def train_classifier(data,                          # Data folder or CSV manifes
                   balance=balance, label_smoothing=label_smoothing, max_zoom=max_zoom, hed_sigma=hed_sigma,
                   stain_normalize=stain_normalize, stain_target=stain_target, monitor=monitor, valid_pct=valid_pct,
                   magnification=magnification, task=task, folds=folds, fold=fold, strict=strict, class_map=class_map,
-                  seed=seed, num_workers=num_workers, cache=cache if isinstance(cache, bool) else str(cache), **speed, world_size=max(num_distrib(), 1), versions=_versions(),
+                  seed=seed, num_workers=num_workers, cache=cache if cache is None or isinstance(cache, bool) else str(cache),
+                  cache_dir=str(dls.cache_dir) if getattr(dls, 'cache_dir', None) else None, **speed, world_size=max(num_distrib(), 1), versions=_versions(),
                   started=datetime.now(timezone.utc).isoformat(timespec='seconds'))
     manifest = getattr(dls, 'manifest', None)
     if manifest is not None:
@@ -536,7 +537,8 @@ def bcc_train(data:str=None,             # Data: a BreakHis tree, train/ + valid
               class_map:str=None,        # Map folder/table class names, e.g. 0=benign,1=malignant
               seed:int=42,               # Random seed
               num_workers:int=None,      # DataLoader worker processes (default: 0 on CPU)
-              cache:bool=False,          # Read pre-resized copies of the images, made once in ~/.cache/bcc_nb
+              no_cache:bool=False,       # Decode the original files every epoch instead of reading resized copies (same pixels)
+              cache_dir:str=None,        # Folder for the resized copies (default: ~/.cache/bcc_nb/resized)
               device:str=None,           # cpu, cuda or mps (default: the GPU if there is one)
               precision:str='auto',      # auto (bf16/fp16 on CUDA, fp32 elsewhere), bf16, fp16 or fp32
               no_channels_last:bool=False, # Keep the default memory layout (channels last is the faster default)
@@ -561,7 +563,7 @@ def bcc_train(data:str=None,             # Data: a BreakHis tree, train/ + valid
                                      label_smoothing=label_smoothing, max_zoom=max_zoom, hed_sigma=hed_sigma,
                                      stain_normalize=stain_normalize, stain_target=stain_target, valid_pct=valid_pct,
                                      magnification=mags, task=task, folds=folds, fold=fold, strict=strict, class_map=cmap,
-                                     seed=seed, num_workers=num_workers, cache=cache, device=device, precision=precision,
+                                     seed=seed, num_workers=num_workers, cache=False if no_cache else (cache_dir or None), device=device, precision=precision,
                                      channels_last=not no_channels_last, overwrite=overwrite, quiet=quiet)
     except (FileNotFoundError, FileExistsError, ValueError, RuntimeError) as e: raise CliError(f"bcc-train: {e}")
     if rank_distrib(): return

@@ -16,3 +16,13 @@ def real_data():
     if not (REAL_DATA/'BreaKHis_v1').is_dir():
         pytest.skip(f"real BreakHis sample not found at {REAL_DATA} (set BCC_BREAKHIS_DEV to its folder)")
     return REAL_DATA
+
+@pytest.fixture(scope='session', autouse=True)
+def resized_cache(tmp_path_factory):
+    "Resized copies made during the tests go to a temporary folder, never into the user's ~/.cache (CLI subprocesses inherit it)."
+    d = tmp_path_factory.mktemp('resized_cache')
+    old = os.environ.get('BCC_NB_CACHE')
+    os.environ['BCC_NB_CACHE'] = str(d)
+    yield d
+    if old is None: os.environ.pop('BCC_NB_CACHE', None)
+    else: os.environ['BCC_NB_CACHE'] = old

@@ -1,5 +1,5 @@
 "End-to-end tests of the `bcc-*` commands, run as a user runs them: as separate processes."
-import json, subprocess, sys
+import json, os, subprocess, sys
 from pathlib import Path
 import pandas as pd
 import pytest
@@ -43,6 +43,8 @@ def test_train_writes_run_folder(trained_run):
     config = json.loads((out/'config.json').read_text())
     assert config['epochs'] == 1 and config['size'] == 64 and config['arch'] == 'densenet201'
     assert config['cases']['valid'] and not set(config['cases']['train']) & set(config['cases']['valid'])
+    assert config['cache'] is None and config['cache_dir'] == os.environ['BCC_NB_CACHE']   # resized copies by default
+    assert len(list(Path(config['cache_dir'], '64').glob('*.png'))) >= 24
     meta = json.loads((out/'model.json').read_text())
     assert meta['classes'] == ['benign', 'malignant'] and meta['size'] == 64
 
@@ -100,10 +102,11 @@ def test_demo_command(tmp_path):
 def test_train_cli_magnification_and_folds(tiny_demo, tmp_path):
     out = tmp_path/'fold'
     r = run('bcc-train', str(tiny_demo), '--out', str(out), '--size', '32', '--bs', '4', '--epochs', '1',
-            '--magnification', '100', '--folds', '3', '--fold', '2', '--quiet')
+            '--magnification', '100', '--folds', '3', '--fold', '2', '--no-cache', '--quiet')
     assert r.returncode == 0, r.stderr
     config = json.loads((out/'config.json').read_text())
     assert (config['magnification'], config['folds'], config['fold'], config['task']) == ([100], 3, 2, 'binary')
+    assert config['cache'] is False and config['cache_dir'] is None
     r = run('bcc-evaluate', str(out))  # reloads the same fold
     assert r.returncode == 0, r.stderr
     preds = pd.read_csv(out/'predictions.csv', dtype={'case': str})

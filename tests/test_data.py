@@ -181,3 +181,34 @@ def test_resized_cache_is_rebuilt_when_an_image_changes(tiny_demo, tmp_path):
     row = pd.concat([dls2.train_ds.items, dls2.valid_ds.items]).set_index('path').loc[str(f)]
     assert Path(row.load_path).stem == row.md5 and Path(row.load_path) not in copies
     assert len(list((cache/'32').glob('*.png'))) == 25
+
+def test_real_breakhis_cache_gives_the_same_batches(real_data, tmp_path):
+    "Reading the resized copies changes no pixel: same validation batch, same training batch for the same seed, stain normalisation included."
+    from fastai.vision.all import set_seed
+    from bcc_nb.augment import histo_tfms
+    target = sorted((real_data/'BreaKHis_v1').rglob('*.png'))[0]
+    item_tfms, _ = histo_tfms(64, stain_normalize='reinhard', stain_target=target)
+    made = {}
+    for cache in (tmp_path/'cache', False):
+        set_seed(3)
+        dls = image_dataloaders(real_data, size=64, bs=8, item_tfms=item_tfms, magnification=100, cache=cache)
+        set_seed(4)
+        made[bool(cache)] = dls.valid.one_batch()[0], dls.train.one_batch()[0], dls.cache_dir
+    assert made[True][2] == tmp_path/'cache' and made[False][2] is None
+    assert len(list((tmp_path/'cache'/'64').glob('*.png'))) > 0
+    for a, b in zip(made[True][:2], made[False][:2]): assert a.shape == (8, 3, 64, 64) and (a == b).all()
+
+def test_cache_default_location_and_when_it_is_used(tiny_demo, tmp_path, monkeypatch):
+    "On by default in $BCC_NB_CACHE; off for item transforms it would change; a warning (not a failure) if it cannot be written."
+    from fastai.vision.all import Resize
+    monkeypatch.setenv('BCC_NB_CACHE', str(tmp_path/'c'))
+    dls = image_dataloaders(tiny_demo, size=32, bs=4)
+    assert dls.cache_dir == tmp_path/'c' and len(list((tmp_path/'c'/'32').glob('*.png'))) == 24
+    assert image_dataloaders(tiny_demo, size=32, bs=4, item_tfms=Resize(32)).cache_dir is None  # would change the crops
+    with pytest.warns(UserWarning, match='change what the model sees'):
+        image_dataloaders(tiny_demo, size=32, bs=4, item_tfms=Resize(32), cache=True)
+    (tmp_path/'file').write_text('not a folder')
+    monkeypatch.setenv('BCC_NB_CACHE', str(tmp_path/'file'/'c'))
+    with pytest.warns(UserWarning, match='cannot be written'):
+        dls = image_dataloaders(tiny_demo, size=32, bs=4)
+    assert dls.cache_dir is None and dls.one_batch()[0].shape == (4, 3, 32, 32)

@@ -118,6 +118,19 @@ def test_same_seed_same_history(tiny_demo, tmp_path):
     other = pd.read_csv(tmp_path/'r_other'/'history.csv').drop(columns='time')
     assert not other.train_loss.equals(hs[0].train_loss)   # and the seed matters
 
+def test_speed_defaults_keep_the_numbers(tiny_demo, tmp_path):
+    """The default speed levers change no result. The resized-copy cache trains to the identical history. Channels-last
+    computes the same steps to float rounding (checked with the weights held still: with Adam, rounding-level differences
+    grow into different trajectories, exactly as they do between 1 and 2 CPU threads in the plain layout)."""
+    def hist(name, **kw):
+        learn = train_classifier(tiny_demo, out=tmp_path/name, size=32, bs=4, epochs=2, seed=7, quiet=True, **kw)
+        assert learn.config['channels_last'] == kw.get('channels_last', True)
+        assert bool(learn.config['cache_dir']) == (kw.get('cache') is not False)
+        return pd.read_csv(tmp_path/name/'history.csv').drop(columns='time')
+    pd.testing.assert_frame_equal(hist('default'), hist('no_cache', cache=False), check_exact=True)
+    still = dict(lr=1e-12, cache=False)
+    pd.testing.assert_frame_equal(hist('cl', **still), hist('plain', channels_last=False, **still), check_exact=False, rtol=1e-5)
+
 def _conv_watch():
     "A callback recording, for each training epoch fastai runs, (epoch, whether the body's convolutions train)."
     from fastai.vision.all import Callback
