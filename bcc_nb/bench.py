@@ -110,12 +110,13 @@ def fastai_plain_contender(x, y, arch:str, bs:int, steps:int, device, frozen:boo
     if frozen: learn.freeze()
     return _fastai_contender(learn, steps)
 
-def bcc_nb_contender(x, y, arch:str, bs:int, steps:int, device, frozen:bool=False, precision:str='auto'):
+def bcc_nb_contender(x, y, arch:str, bs:int, steps:int, device, frozen:bool=False, precision:str='auto',
+                     channels_last:bool=True):
     "bcc_nb's training path: `classifier_learner`, `histo_tfms`, channels-last and (on a GPU) mixed precision."
     size = x.shape[-1]
     dls = _mem_dls(x[:bs*steps], y[:bs*steps], bs, histo_tfms(size)[1], device)
     learn = classifier_learner(dls, arch, pretrained=False, verbose=False, loss_func=CrossEntropyLossFlat())
-    set_precision(learn, precision)
+    set_precision(learn, precision, channels_last)
     if frozen: learn.freeze()
     return _fastai_contender(learn, steps)
 
@@ -151,6 +152,7 @@ def bench_training(arch, size, bs, steps, rounds, device, frozen=False):
     c = {'raw_torch': raw_torch_contender(x, y, arch, bs, steps, device)} if not frozen else {}
     c['fastai'] = fastai_plain_contender(x, y, arch, bs, steps, device, frozen)
     c['bcc_nb'] = bcc_nb_contender(x, y, arch, bs, steps, device, frozen)
+    if not frozen: c['bcc_nb_contiguous'] = bcc_nb_contender(x, y, arch, bs, steps, device, channels_last=False)
     if not frozen and device.type == 'cpu': c['bcc_nb_bf16'] = bcc_nb_contender(x, y, arch, bs, steps, device, precision='bf16')
     if frozen:  # one frozen epoch: features of 1 view computed and a head epoch; and a head epoch on 8 cached views
         c['bcc_nb_cached_head'] = cached_head_contender(x, y, arch, bs, device, views=1)
@@ -205,7 +207,8 @@ def bench_data(size, bs, n_images, workers, rounds):
             contenders[f"{'cache' if cached else 'png'}_workers{w}"] = run
     try: res = interleave(contenders, rounds, n)
     finally: shutil.rmtree(tmp, ignore_errors=True)   # the PNGs and their cache were made for this measurement only
-    res['cache_build_s'] = dict(median=max(setup[True] - setup[False], 0.))   # making the copies, beyond the manifest and checks
+    res['dls_setup_s'] = dict(median=setup[False])   # manifest and image checks, reading the originals
+    res['cache_build_s'] = dict(median=setup[True])  # the same, plus making the resized copies
     return res
 
 # %% ../nbs/06_bench.ipynb #18e248b6
@@ -242,6 +245,7 @@ def run_benchmark(out:str|Path='bench/results', # Writes OUT.json and OUT.md
             if device.type == 'cuda': res.setdefault('peak_gpu_mib', {})[key] = round(torch.cuda.max_memory_allocated()/2**20, 1)
             m = {k: v['median'] for k, v in r.items()}
             if sec == 'train': res['ratios'][key] = dict(bcc_nb_vs_raw_torch=_ratio(m['bcc_nb'], m['raw_torch']),
+                                                       bcc_nb_contiguous_vs_raw_torch=_ratio(m['bcc_nb_contiguous'], m['raw_torch']),
                                                        fastai_vs_raw_torch=_ratio(m['fastai'], m['raw_torch']),
                                                        bcc_nb_bf16_vs_raw_torch=_ratio(m.get('bcc_nb_bf16'), m['raw_torch']))
             if sec == 'frozen': res['ratios'][key] = dict(bcc_nb_vs_fastai=_ratio(m['bcc_nb'], m['fastai']),

@@ -12,9 +12,9 @@ def test_bench_cli_writes_json_and_markdown(tmp_path):
     assert {'cpu', 'cores', 'torch', 'fastai', 'bcc_nb', 'date'} <= set(res['machine'])
     r_ = res['results']
     assert set(r_) == {'train_32', 'frozen_32', 'inference_32', 'data_32'}
-    assert {'raw_torch', 'fastai', 'bcc_nb'} <= set(r_['train_32'])
+    assert {'raw_torch', 'fastai', 'bcc_nb', 'bcc_nb_contiguous'} <= set(r_['train_32'])
     assert {'fastai_get_preds', 'bcc_nb', 'bcc_nb_tta', 'bcc_nb_batch1_latency_ms'} <= set(r_['inference_32'])
-    assert {'png_workers0', 'cache_workers0', 'cache_build_s'} <= set(r_['data_32'])
+    assert {'png_workers0', 'cache_workers0', 'cache_build_s', 'dls_setup_s'} <= set(r_['data_32'])
     for sec in r_.values():
         for v in sec.values():
             assert v['median'] > 0 and len(v.get('rates', [0, 0])) == 2   # two measured rounds, the warm-up dropped
