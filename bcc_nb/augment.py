@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 from fastai.vision.all import (Transform, TensorImage, PILImage, aug_transforms, Saturation, Hue,
                                Normalize, imagenet_stats)
-from .data import ResizeShort, default_item_tfms
+from .data import default_item_tfms
 
 # %% ../nbs/01_augment.ipynb #b74eef37
 RGB_FROM_HED = torch.tensor([[0.65, 0.70, 0.29], [0.07, 0.99, 0.11], [0.27, 0.57, 0.78]])
