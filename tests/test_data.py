@@ -202,8 +202,11 @@ def test_cache_default_location_and_when_it_is_used(tiny_demo, tmp_path, monkeyp
     "On by default in $BCC_NB_CACHE; off for item transforms it would change; a warning (not a failure) if it cannot be written."
     from fastai.vision.all import Resize
     monkeypatch.setenv('BCC_NB_CACHE', str(tmp_path/'c'))
-    dls = image_dataloaders(tiny_demo, size=32, bs=4)
+    data = tmp_path/'data'; shutil.copytree(tiny_demo, data)
+    dls = image_dataloaders(data, size=32, bs=4)
     assert dls.cache_dir == tmp_path/'c' and len(list((tmp_path/'c'/'32').glob('*.png'))) == 24
+    shutil.rmtree(data)   # the batches now can only come from the copies
+    assert dls.train.one_batch()[0].shape == dls.valid.one_batch()[0].shape == (4, 3, 32, 32)
     assert image_dataloaders(tiny_demo, size=32, bs=4, item_tfms=Resize(32)).cache_dir is None  # would change the crops
     with pytest.warns(UserWarning, match='change what the model sees'):
         image_dataloaders(tiny_demo, size=32, bs=4, item_tfms=Resize(32), cache=True)
