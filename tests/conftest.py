@@ -1,7 +1,7 @@
 import os
 from pathlib import Path
 import pytest
-from bcc_nb.data import make_demo_data
+from bcc_nb.demo import make_demo_data
 
 # The shared real-data sample sits beside the checkout (../shared/data/breakhis-dev); BCC_BREAKHIS_DEV overrides it.
 REAL_DATA = Path(os.environ.get('BCC_BREAKHIS_DEV', Path(__file__).resolve().parents[2]/'shared'/'data'/'breakhis-dev'))

@@ -8,17 +8,22 @@ def test_bench_cli_writes_json_and_markdown(tmp_path):
                         '--rounds', '2', '--n-images', '8', '--workers', '0'], capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
     res = json.loads(out.with_suffix('.json').read_text())
-    assert {'machine', 'settings', 'results', 'ratios', 'peak_rss_mib'} <= set(res)
+    assert {'machine', 'settings', 'results', 'ratios', 'peak_rss_mib', 'profiles'} <= set(res)
     assert {'cpu', 'cores', 'torch', 'fastai', 'bcc_nb', 'date'} <= set(res['machine'])
     r_ = res['results']
-    assert set(r_) == {'train_32', 'frozen_32', 'inference_32', 'data_32'}
-    assert {'raw_torch', 'fastai', 'bcc_nb', 'bcc_nb_contiguous'} <= set(r_['train_32'])
+    assert set(r_) == {'train_32', 'optimizer_32', 'frozen_32', 'inference_32', 'data_32'}
+    assert {'raw_torch', 'raw_torch_fast', 'fastai', 'bcc_nb', 'bcc_nb_fastai_adam', 'bcc_nb_contiguous'} <= set(r_['train_32'])
+    assert {'fastai_adam_ms', 'bcc_nb_ms', 'torch_adamw_ms'} <= set(r_['optimizer_32'])
+    prof = res['profiles']['profile_32']
+    assert set(prof['breakdown_ms_per_step']) == {'data', 'forward', 'loss', 'backward', 'optimizer', 'callbacks'}
+    assert 'Self CPU' in prof['top_ops_bcc_nb'] and 'Self CPU' in prof['top_ops_raw_fast']
     assert {'fastai_get_preds', 'bcc_nb', 'bcc_nb_tta', 'bcc_nb_batch1_latency_ms'} <= set(r_['inference_32'])
     assert {'png_workers0', 'cache_workers0', 'cache_build_s', 'dls_setup_s'} <= set(r_['data_32'])
     for sec in r_.values():
         for v in sec.values():
             assert v['median'] > 0 and len(v.get('rates', [0, 0])) == 2   # two measured rounds, the warm-up dropped
-    assert {'bcc_nb_vs_raw_torch', 'fastai_vs_raw_torch'} <= set(res['ratios']['train_32'])
+    assert {'bcc_nb_vs_raw_torch', 'bcc_nb_vs_raw_torch_fast', 'fastai_vs_raw_torch'} <= set(res['ratios']['train_32'])
+    assert {'bcc_nb_time_vs_torch_adamw'} <= set(res['ratios']['optimizer_32'])
     assert {'bcc_nb_cached_head', 'bcc_nb_cached_head_epoch'} <= set(r_['frozen_32'])
     md = out.with_suffix('.md').read_text()
-    assert 'bcc_nb_vs_raw_torch' in md and res['machine']['cpu'] in md
+    assert 'bcc_nb_vs_raw_torch' in md and res['machine']['cpu'] in md and 'ms per step' in md

@@ -4,7 +4,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from fastcore.docments import docments
-from bcc_nb.data import bcc_demo_data
+from bcc_nb.demo import bcc_demo_data
 from bcc_nb.train import bcc_train
 from bcc_nb.evaluate import bcc_evaluate
 from bcc_nb.predict import bcc_predict
@@ -22,8 +22,9 @@ def test_help_documents_every_option(cmd, func):
     for name, doc in docments(func).items():
         if name == 'return': continue
         assert doc, f"{cmd}: parameter {name} has no docment"
-        assert f"--{name.replace('_', '-')}" in help_text or f" {name} " in help_text, f"{cmd} --help does not list {name}"
-        assert ' '.join(doc.split()) in help_text, f"{cmd} --help does not explain {name}"
+        opt = name.replace('_', '-')
+        assert f"--{opt} " in help_text or f"--no-{opt} " in help_text or f" {name} " in help_text, f"{cmd} --help does not list {name}"
+        assert ''.join(doc.split()) in ''.join(help_text.split()), f"{cmd} --help does not explain {name}"   # argparse may wrap at a hyphen
 
 @pytest.fixture(scope='module')
 def trained_run(tiny_demo, tmp_path_factory):
@@ -34,8 +35,8 @@ def trained_run(tiny_demo, tmp_path_factory):
 
 def test_train_writes_run_folder(trained_run):
     out, r = trained_run
-    assert {'config.json', 'history.csv', 'model.json', 'model.safetensors'} <= {p.name for p in out.iterdir()}
-    assert not (out/'checkpoints').exists()
+    assert {'config.json', 'history.csv', 'model.json', 'model.safetensors', 'run.json'} <= {p.name for p in out.iterdir()}
+    assert not (out/'checkpoints').exists() and not [p for p in out.parent.iterdir() if p.name.endswith('.bcc-partial')]
     assert 'Run folder:' in r.stdout and 'roc_auc_score' in r.stdout
     hist = pd.read_csv(out/'history.csv')
     assert len(hist) == 1 and hist.train_loss.notna().all()
@@ -43,7 +44,7 @@ def test_train_writes_run_folder(trained_run):
     config = json.loads((out/'config.json').read_text())
     assert config['epochs'] == 1 and config['size'] == 64 and config['arch'] == 'densenet201'
     assert config['cases']['valid'] and not set(config['cases']['train']) & set(config['cases']['valid'])
-    assert config['cache'] is None and config['cache_dir'] == os.environ['BCC_NB_CACHE']   # resized copies by default
+    assert config['cache'] is True and config['cache_dir'] == os.environ['BCC_NB_CACHE']   # resized copies by default
     assert len(list(Path(config['cache_dir'], '64').glob('*.png'))) >= 24
     meta = json.loads((out/'model.json').read_text())
     assert meta['classes'] == ['benign', 'malignant'] and meta['size'] == 64
@@ -152,7 +153,7 @@ def test_resume_after_the_process_is_killed(tiny_demo, tmp_path):
     args = ['bcc-train', str(tiny_demo), '--out', str(out), '--size', '32', '--bs', '4', '--epochs', '6', '--quiet',
             '--arch', 'densenet121', '--schedule', 'one_cycle']
     p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    state = out/'checkpoints'/'last.json'
+    state = tmp_path/'.killed.bcc-partial'/'checkpoints'/'last.json'   # the run is written beside its folder until it finishes
     t0 = time.time()
     while not state.exists() and p.poll() is None and time.time() - t0 < 600: time.sleep(0.02)
     p.send_signal(signal.SIGKILL); p.wait()
@@ -160,14 +161,14 @@ def test_resume_after_the_process_is_killed(tiny_demo, tmp_path):
     done = json.loads(state.read_text())['epoch']
     assert done < 5 and not (out/'model.safetensors').exists()
     r = run('bcc-train', str(tiny_demo), '--out', str(out), '--size', '32', '--epochs', '6', '--quiet')
-    assert r.returncode != 0 and 'interrupted run' in r.stderr and '--resume' in r.stderr   # not silently restarted
+    assert r.returncode != 0 and 'was interrupted at epoch' in r.stderr and '--resume' in r.stderr   # not silently restarted
     r = run('bcc-train', '--resume', str(out), '--quiet')
     assert r.returncode == 0, r.stderr
     h = pd.read_csv(out/'history.csv')
     assert list(h.epoch) == list(range(6)) and h.train_loss.notna().all()
     config = json.loads((out/'config.json').read_text())
     assert config['resumed'][0]['from_epoch'] >= done + 1 and config['epochs_run'] == 6
-    assert (out/'model.safetensors').exists() and not (out/'checkpoints').exists()
+    assert (out/'model.safetensors').exists() and not (out/'checkpoints').exists() and not state.exists()
     r = run('bcc-train', '--resume', str(out))
     assert r.returncode != 0 and 'no interrupted run' in r.stderr
 

@@ -3,8 +3,9 @@ import shutil, warnings
 import numpy as np
 import pytest
 from PIL import Image
-from bcc_nb.data import (breakhis_manifest, patient_split, check_patient_split, image_dataloaders, detect_layout,
-                         parse_breakhis_name)
+from bcc_nb.data import breakhis_manifest, patient_split, check_patient_split, parse_breakhis_name
+from bcc_nb.datasets import detect_layout
+from bcc_nb.loaders import image_dataloaders
 
 def test_missing_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match='No such folder'): image_dataloaders(tmp_path/'nope')
@@ -89,9 +90,9 @@ def test_real_breakhis_splits_are_patient_disjoint(real_data):
 
 def test_real_breakhis_dataloaders(real_data):
     dls = image_dataloaders(real_data, size=64, bs=8)
-    assert dls.skipped.empty and len(dls.train_ds) + len(dls.valid_ds) == 328
+    assert dls.images.skipped.empty and len(dls.train_ds) + len(dls.valid_ds) == 328
     # halved 700x460 (a few BreakHis originals are 700x456)
-    assert set(dls.manifest['mode']) == {'RGB'} and set(zip(dls.manifest.width, dls.manifest.height)) == {(350, 230), (350, 228)}
+    assert set(dls.images.manifest['mode']) == {'RGB'} and set(zip(dls.images.manifest.width, dls.images.manifest.height)) == {(350, 230), (350, 228)}
     xb, yb = dls.one_batch()
     assert xb.shape == (8, 3, 64, 64)
 
@@ -113,7 +114,7 @@ def test_unreadable_files_are_skipped_with_a_list(tmp_path, tiny_demo):
     with pytest.warns(UserWarning) as w: dls = image_dataloaders(root, size=32, bs=4)
     msg = ' '.join(str(x.message) for x in w)
     assert all(f'-90{i}.png' in msg for i in (1, 2, 3)) and 'Skipping 3' in msg
-    assert sorted(dls.skipped.path.map(lambda p: p[-7:])) == ['901.png', '902.png', '903.png']
+    assert sorted(dls.images.skipped.path.map(lambda p: p[-7:])) == ['901.png', '902.png', '903.png']
     assert len(dls.train_ds) + len(dls.valid_ds) == 24
     for _ in dls.train: pass  # every batch decodes
 
@@ -131,17 +132,17 @@ def test_kfold_validates_every_patient_once(tiny_demo):
     with pytest.raises(ValueError, match='4 folds need at least 4 patients per class'): patient_kfold(df, 4)
 
 def test_subtype_task(tmp_path):
-    from bcc_nb.data import make_demo_data
+    from bcc_nb.demo import make_demo_data
     root = make_demo_data(tmp_path/'d16', n_patients=16, images_per_patient=2, size=(64, 42))
     dls = image_dataloaders(root, size=32, bs=4, task='subtype', folds=2, fold=1)
-    assert len(dls.vocab) == 8 and set(dls.manifest.query("split=='valid'").subtype) == set(dls.vocab)
+    assert len(dls.vocab) == 8 and set(dls.images.manifest.query("split=='valid'").subtype) == set(dls.vocab)
     with pytest.raises(ValueError, match="task must be"): image_dataloaders(root, task='grade')
 
 def test_real_breakhis_magnification_and_folds(real_data):
     from bcc_nb.data import patient_kfold
     dls = image_dataloaders(real_data, size=32, bs=8, magnification=100)
-    assert set(dls.manifest.magnification) == {100} and len(dls.manifest) == 302
-    assert dls.skipped.empty
+    assert set(dls.images.manifest.magnification) == {100} and len(dls.images.manifest) == 302
+    assert dls.images.skipped.empty
     df = breakhis_manifest(real_data)
     for tr, va in patient_kfold(df, 5):
         assert not set(df.case[tr]) & set(df.case[va])
@@ -154,15 +155,15 @@ def test_class_folders_without_split(tmp_path, tiny_demo):
     assert detect_layout(tmp_path) == 'classes'
     with pytest.warns(UserWarning, match='split the images at random'): dls = image_dataloaders(tmp_path, size=32, bs=4)
     assert dls.vocab == ['benign', 'malignant'] and len(dls.train_ds) + len(dls.valid_ds) == 24
-    assert set(dls.manifest.query("split=='valid'").label) == {'benign', 'malignant'}
-    with pytest.raises(ValueError, match='need BreakHis file names'): image_dataloaders(tmp_path, folds=3)
+    assert set(dls.images.manifest.query("split=='valid'").label) == {'benign', 'malignant'}
+    with pytest.raises(ValueError, match='folds need patient ids'): image_dataloaders(tmp_path, folds=3)
 
 def test_flattened_breakhis_files(tmp_path, tiny_demo):
     "Kaggle re-uploads flatten the tree: everything is recovered from the file names."
     for f in tiny_demo.rglob('*.png'): shutil.copy(f, tmp_path/f.name)
     dls = image_dataloaders(tmp_path, size=32, bs=4)
-    assert dls.layout == 'breakhis' and len(dls.manifest) == 24 and dls.manifest.case.nunique() == 6
-    assert not set(dls.manifest.case[dls.manifest.split == 'train']) & set(dls.manifest.case[dls.manifest.split == 'valid'])
+    assert dls.images.layout == 'breakhis' and len(dls.images.manifest) == 24 and dls.images.manifest.case.nunique() == 6
+    assert not set(dls.images.manifest.case[dls.images.manifest.split == 'train']) & set(dls.images.manifest.case[dls.images.manifest.split == 'valid'])
 
 def test_resized_cache_is_rebuilt_when_an_image_changes(tiny_demo, tmp_path):
     "A cached copy is keyed by the file's checksum: an edited image gets a new copy, and training reads the copies."
@@ -208,7 +209,7 @@ def test_cache_default_location_and_when_it_is_used(tiny_demo, tmp_path, monkeyp
     shutil.rmtree(data)   # the batches now can only come from the copies
     assert dls.train.one_batch()[0].shape == dls.valid.one_batch()[0].shape == (4, 3, 32, 32)
     assert image_dataloaders(tiny_demo, size=32, bs=4, item_tfms=Resize(32)).cache_dir is None  # would change the crops
-    with pytest.warns(UserWarning, match='change what the model sees'):
+    with pytest.warns(UserWarning, match='nothing to cache'):
         image_dataloaders(tiny_demo, size=32, bs=4, item_tfms=Resize(32), cache=True)
     (tmp_path/'file').write_text('not a folder')
     monkeypatch.setenv('BCC_NB_CACHE', str(tmp_path/'file'/'c'))

@@ -3,7 +3,8 @@ import json, shutil, subprocess
 import numpy as np, pandas as pd
 import pytest
 from PIL import Image
-from bcc_nb.data import image_dataloaders, parse_breakhis_name, breakhis_manifest, data_summary
+from bcc_nb.data import parse_breakhis_name, breakhis_manifest
+from bcc_nb.loaders import image_dataloaders
 
 def _folders(tmp_path, tiny_demo, names=('benign', 'malignant'), test=False):
     "train/validation(/test) class folders from the demo images, with plain file names and class folder `names`."
@@ -26,8 +27,8 @@ def test_csv_manifest_splits_by_patient_relative_paths(tmp_path, tiny_demo):
     pd.DataFrame(rows).to_csv(tmp_path/'manifest.csv', index=False)
     with pytest.warns(UserWarning, match='missing.png: file not found'):
         dls = image_dataloaders(tmp_path/'manifest.csv', size=32, bs=4)
-    m = dls.manifest
-    assert dls.layout == 'manifest' and dls.vocab == ['benign', 'malignant'] and len(m) == 24
+    m = dls.images.manifest
+    assert dls.images.layout == 'manifest' and dls.vocab == ['benign', 'malignant'] and len(m) == 24
     assert not set(m.case[m.split == 'train']) & set(m.case[m.split == 'valid'])
 
 def test_csv_manifest_bad_columns_and_splits(tmp_path):
@@ -41,7 +42,7 @@ def test_test_folder_is_kept_aside_and_evaluated(tmp_path, tiny_demo):
     root = _folders(tmp_path/'data', tiny_demo, test=True)
     with pytest.warns(UserWarning, match='cannot check'): dls = image_dataloaders(root, size=32, bs=4)
     n_test = len(list((root/'test').rglob('*.png')))
-    assert n_test > 0 and (dls.manifest.split == 'test').sum() == n_test
+    assert n_test > 0 and (dls.images.manifest.split == 'test').sum() == n_test
     assert len(dls.train_ds) + len(dls.valid_ds) == 24 - n_test
     out = tmp_path/'run'
     r = subprocess.run(['bcc-train', str(root), '--out', str(out), '--size', '32', '--bs', '4', '--epochs', '1', '--quiet'],
@@ -61,7 +62,7 @@ def test_formats_and_modes_are_converted(tmp_path, tiny_demo):
     Image.open(benign[0]).save(root/'train'/'benign'/'photo.jpg', quality=95)
     Image.fromarray((np.asarray(Image.open(benign[0]).convert('L')).astype(np.uint16) * 257)).save(root/'train'/'benign'/'deep.tiff')
     with pytest.warns(UserWarning, match=r'are not 8-bit RGB'): dls = image_dataloaders(root, size=32, bs=4)
-    m = dls.manifest.set_index(dls.manifest.path.map(lambda p: p.rsplit('/', 1)[-1]))
+    m = dls.images.manifest.set_index(dls.images.manifest.path.map(lambda p: p.rsplit('/', 1)[-1]))
     assert {'rgba.png': 'RGBA', 'grey.tif': 'L', 'photo.jpg': 'RGB'}.items() <= m['mode'].to_dict().items()
     assert m.loc['deep.tiff', 'mode'].startswith('I')
     from bcc_nb.data import HistoImage
@@ -70,11 +71,10 @@ def test_formats_and_modes_are_converted(tmp_path, tiny_demo):
     assert deep.shape == rgb.shape and np.abs(deep.astype(int) - grey.astype(int)).max() <= 1  # scaled, not clipped
     for _ in dls.train: pass
 
-def test_unrecognised_class_names_warn_and_map(tmp_path, tiny_demo):
+def test_unrecognised_class_names_are_refused_and_mapped(tmp_path, tiny_demo):
     root = _folders(tmp_path, tiny_demo, names=('class_0', 'class_1'))
-    with pytest.warns(UserWarning, match=r"Class names \['class_0', 'class_1'\].*--class-map class_0=benign,class_1=malignant"):
-        dls = image_dataloaders(root, size=32, bs=4)
-    assert dls.vocab == ['class_0', 'class_1']
+    with pytest.raises(ValueError, match=r"neither benign nor malignant: \['class_0', 'class_1'\].*--class-map"):
+        image_dataloaders(root, size=32, bs=4)
     dls = image_dataloaders(root, size=32, bs=4, class_map={'class_0': 'benign', 'class_1': 'malignant'})
     assert dls.vocab == ['benign', 'malignant']
     with pytest.raises(ValueError, match=r"class_map does not say what \['class_1'\]"):
@@ -90,10 +90,10 @@ def test_copies_across_splits(tmp_path, tiny_demo):
 
 def test_summary_counts(tiny_demo):
     dls = image_dataloaders(tiny_demo, size=32, bs=4)
-    t = data_summary(dls).tables()
+    t = dls.images.tables()
     per = t['Images and patients per split and class']
     assert per.images.sum() == 24 and per.patients.sum() == 6
     assert t['Images per magnification'].to_numpy().sum() == 24
     assert list(t['Image sizes and modes'].reset_index().itertuples(index=False, name=None)) == [(175, 115, 'RGB', 24)]
-    md = data_summary(dls)._repr_markdown_()
+    md = dls.images._repr_markdown_()
     assert '**24 images** (breakhis layout)' in md and '| split | label | images | patients |' in md
