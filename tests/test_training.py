@@ -232,3 +232,37 @@ def test_a_run_folder_of_bcc_nb_0_0_1_still_loads(tmp_path):
     (run/'my_notes.txt').write_text('mine')
     train_classifier(demo, out=run, overwrite=True, arch='resnet18', size=32, bs=4, epochs=1, quiet=True)
     assert json.loads((run/'model.json').read_text())['format'] == 'bcc_nb-model/2' and (run/'my_notes.txt').read_text() == 'mine'
+
+def test_patches_and_whole_field_end_to_end(tiny_demo, tmp_path):
+    "field='patches': trained on random patches, evaluated and predicted on the mean over each image's grid of patches; field='whole' too."
+    from bcc_nb.runs import RunFolder
+    from bcc_nb.evaluate import evaluate_run
+    from bcc_nb.predict import load_classifier
+    out = tmp_path/'p'
+    learn = train_classifier(tiny_demo, out=out, arch='resnet18', size=32, bs=4, epochs=1, field='patches', scale=0.5, quiet=True)
+    meta = json.loads((out/'model.json').read_text())
+    assert (meta['field'], meta['scale']) == ('patches', 0.5)
+    clf = load_classifier(out, device='cpu')
+    views, err = clf.views(Path(learn.dls.valid_ds.items.path.iloc[0]))
+    assert err is None and len(views) == 3*2 and views[0].shape == (3, 32, 32)   # 175x115 at 0.5: 88x58, a 3x2 grid of 32s
+    ev = evaluate_run(out, n_boot=20)
+    preds = clf.predict(list(learn.dls.valid_ds.items.path))
+    assert np.allclose(preds.prob_malignant.values, ev.probs[:, 1], atol=1e-4)   # evaluation and prediction average the same grid
+    train_classifier(tiny_demo, out=tmp_path/'w', arch='resnet18', size=32, bs=4, epochs=1, field='whole', zoom_range=2., max_rotate=90.,
+                     normalize=False, quiet=True)
+    meta = json.loads((tmp_path/'w'/'model.json').read_text())
+    assert meta['field'] == 'whole' and meta['normalize'] is None
+    assert load_classifier(tmp_path/'w', device='cpu').predict(tiny_demo).error.isna().all()
+
+def test_fused_adamw_trains_as_fastai_adam(tiny_demo):
+    "The optimizer change (fastai's Adam computed by torch's fused AdamW) leaves a short training history the same within noise."
+    from fastai.vision.all import Adam, set_seed
+    from bcc_nb.loaders import image_dataloaders
+    from bcc_nb.model import classifier_learner, TorchAdamW
+    hist = {}
+    for name, opt in (('fastai', Adam), ('fused', TorchAdamW)):
+        set_seed(3, reproducible=True)
+        learn = classifier_learner(image_dataloaders(tiny_demo, size=32, bs=4, seed=3), 'resnet18', pretrained=False, verbose=False, opt_func=opt)
+        with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(3, 1e-3)
+        hist[name] = np.array([v[:2] for v in learn.recorder.values])   # train and valid loss per epoch
+    assert np.allclose(hist["fastai"], hist["fused"], rtol=0.05), hist
