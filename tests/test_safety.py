@@ -112,8 +112,10 @@ def test_an_interrupted_run_says_how_to_resume(tiny_demo, tmp_path):
 
 def test_ctrl_c_stops_cleanly_with_one_line(tiny_demo, tmp_path):
     out = tmp_path/'run'
+    # a shell's background job ignores SIGINT, and its children inherit that: give the run the default handling
     p = subprocess.Popen(['bcc-train', str(tiny_demo), '--out', str(out), '--epochs', '20', *FAST],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert wait_for('**/checkpoints/last.json', tmp_path, p)
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=300)
