@@ -236,6 +236,11 @@ def test_paths_in_a_run_folder_are_neither_written_nor_read(finished_run, tiny_d
 
 from hypothesis import given, settings, strategies as st, HealthCheck
 
+def test_a_row_with_more_fields_than_the_header(tmp_path):
+    from bcc_nb.datasets import table_manifest
+    (tmp_path/'m.csv').write_text('path,label\n,,\n')   # found by the fuzz test: pandas took the first column as an index
+    with pytest.raises(ValueError, match=r'line\(s\) 2 have no path'): table_manifest(tmp_path/'m.csv')
+
 @settings(max_examples=300, deadline=None)
 @given(st.text())
 def test_fuzz_breakhis_names(name):
