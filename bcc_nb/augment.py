@@ -179,7 +179,7 @@ class StainNormalize(Transform):
 def histo_tfms(size:int=128,            # Side of the square crop the model sees
                field:str='crop',        # 'crop' (shorter side to size, then a square), 'whole' (the field squeezed) or 'patches'
                scale:float=0.5,         # With field='patches': the scale of the original image the patches are cut from
-               max_zoom:float=1.1,      # Largest zoom-in factor (1.0: none)
+               max_zoom:float=3.,       # Largest zoom-in factor (1.0: none); 3 shows a 100X field as at up to 300X
                zoom_range:float=0.,     # Keras-style per-axis zoom from [1-z, 1+z] (0: none); the 2019 reference used 2
                max_rotate:float=0.,     # Rotation by up to this many degrees (0: only the 8 dihedral orientations)
                max_lighting:float=0.1,  # Brightness/contrast jitter strength

@@ -83,7 +83,7 @@ class TrainConfig:
     size:Annotated[int, Range(16, 2048)]=128        # Side of the square crops the model sees
     field:Annotated[str, OneOf(('crop', 'whole', 'patches'))]='crop'  # What the model sees: crop (shorter side to --size, then a square), whole (the field squeezed to a square), patches (squares cut from the image scaled by --scale; a grid of them averaged at test time)
     scale:Annotated[float, Range(0.05, 4)]=0.5      # With --field patches: the scale of the original image the patches are cut from
-    max_zoom:Annotated[float, Range(1, 4)]=1.1      # Largest random zoom-in (1.0: none)
+    max_zoom:Annotated[float, Range(1, 4)]=3.       # Largest random zoom-in (1.0: none; 3 shows a 100X field as at up to 300X)
     zoom_range:Annotated[float, Range(0, 3)]=0.     # Keras-style per-axis zoom from [1-z, 1+z] (0: none; the 2019 reference: 2)
     max_rotate:Annotated[float, Range(0, 180)]=0.   # Random rotation up to this many degrees (0: only the 8 dihedral orientations)
     max_lighting:Annotated[float, Range(0, 1)]=0.1  # Brightness/contrast jitter strength (0: none)
@@ -110,7 +110,7 @@ class TrainConfig:
     monitor:str|None=None                           # Metric that picks the best epoch: roc_auc_score (default, 2 classes), valid_loss, ...
     keep:Annotated[str, OneOf(('auto', 'best', 'last', 'average'))]='auto'  # Weights to keep: best (by --monitor), last, average (moving average of the weights); auto: best from 30 validation patients, else average
     average_decay:Annotated[float, Range(0.5, 0.9999)]=0.98  # Per-step decay of the weight average (about the last 1/(1-decay) steps)
-    balance:Annotated[str|None, OneOf((None, 'weights', 'sampler'))]=None  # Class imbalance: weights (weighted loss) or sampler (balanced batches)
+    balance:Annotated[str|None, OneOf((None, 'weights', 'sampler', 'patients'))]=None  # Class imbalance: weights (weighted loss), sampler (balanced batches) or patients (balanced classes, each patient drawn equally)
     label_smoothing:Annotated[float, Range(0, 0.5)]=0.  # Label smoothing, e.g. 0.1
     clip:Annotated[float|None, Range(0.01, 100)]=None  # Clip the gradients' norm to this (default: no clipping)
     # where it runs

@@ -15,8 +15,8 @@ from matplotlib.figure import Figure
 from fastcore.script import call_parse, CliError
 
 from .demo import make_demo_data
-from .config import TrainConfig, replace, config_cli
-from .runs import RunFolder, load_run, write_json, atomic_write
+from .config import TrainConfig, replace, config_cli, resume_conflicts
+from .runs import RunFolder, load_run, read_config, write_json, atomic_write
 from .train import train_classifier
 from .evaluate import Evaluation, evaluate_learner
 
@@ -88,11 +88,17 @@ class CrossValidation:
 
 # %% ../nbs/04a_crossval.ipynb #3d39690a
 def run_fold(data, cfg:TrainConfig, run:Path, folds:int, i:int, tta:bool=False, overwrite:bool=False, quiet:bool=True)->dict:
-    "Train (or resume, or reload) and evaluate fold `i` in `run` unless it is done; its `metrics.json`."
-    folder = RunFolder(run)
+    "Train (or resume, or reload) and evaluate fold `i` in `run` unless it is done with the same settings; its `metrics.json`."
+    folder, given = RunFolder(run), replace(cfg, folds=folds, fold=i)
+    if not overwrite and (run/'config.json').exists() and not folder.interrupted():   # done: only if it is this recipe's fold
+        conflicts = {k: v for k, v in resume_conflicts(read_config(run)[0], given).items()   # 'auto' settings are saved as decided
+                     if not (k in ('schedule', 'monitor') and v[1] in ('auto', None))}
+        if conflicts:
+            raise ValueError(f"{run} holds a fold trained with other settings {conflicts} (saved, given): choose another "
+                             "--out for this recipe, or pass --overwrite to retrain its folds.")
     if overwrite or not (run/'metrics.json').exists():
         if not overwrite and (run/'model.safetensors').exists(): learn = load_run(run)  # trained, not yet evaluated
-        else: learn = train_classifier(data, replace(cfg, folds=folds, fold=i), out=run, overwrite=overwrite, quiet=quiet,
+        else: learn = train_classifier(data, given, out=run, overwrite=overwrite, quiet=quiet,
                                        resume=not overwrite and folder.interrupted() is not None)
         evaluate_learner(learn, history=run, tta=tta, n_boot=0, gradcam=False).save(run)
     return json.loads((run/'metrics.json').read_text())

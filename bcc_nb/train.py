@@ -30,10 +30,10 @@ from .callbacks import (BestModelCallback, WeightAverage, ResumeCheckpoint, Hist
                               FreezeBody, fine_tune_scheduler, training_device, set_precision, save_checkpoint)
 
 # %% auto #0
-__all__ = ['MIN_PATIENTS_TO_CHOOSE', 'train_labels', 'class_weights', 'balanced_sampler', 'classifier_loss', 'body_features',
-           'fit_head', 'cached_head_phase', 'keep_rule', 'start_run', 'training_data', 'training_learner',
-           'metric_names', 'record_run', 'versions', 'run_callbacks', 'fit_run', 'resume_learner', 'cached_head_run',
-           'finish_run', 'resume_data', 'train_classifier', 'report', 'bcc_train']
+__all__ = ['MIN_PATIENTS_TO_CHOOSE', 'train_labels', 'class_weights', 'sample_weights', 'balanced_sampler', 'classifier_loss',
+           'body_features', 'fit_head', 'cached_head_phase', 'keep_rule', 'start_run', 'training_data',
+           'training_learner', 'metric_names', 'record_run', 'versions', 'run_callbacks', 'fit_run', 'resume_learner',
+           'cached_head_run', 'finish_run', 'resume_data', 'train_classifier', 'report', 'bcc_train']
 
 # %% ../nbs/03_train.ipynb #15b66a6a
 def train_labels(dls)->np.ndarray:
@@ -48,11 +48,24 @@ def class_weights(dls)->torch.Tensor:
     return torch.tensor(counts.sum()/(dls.c*counts), dtype=torch.float32)
 
 # %% ../nbs/03_train.ipynb #8e19b287
-def balanced_sampler(dls):
-    "Replace `dls.train` with a loader that draws every class equally often (with replacement)."
+def sample_weights(dls, by:str='class')->np.ndarray:
+    "Drawing probability of each training image: each class equally likely (`by='class'`), or each class and, within it, each patient (`by='patients'`)."
     y = train_labels(dls)
-    wgts = 1/np.bincount(y, minlength=dls.c)[y]
-    dls.loaders[0] = dls.train.new(cls=WeightedDL, wgts=wgts/wgts.sum())
+    if by == 'class': w = 1/np.bincount(y, minlength=dls.c)[y]
+    else:
+        items = dls.train_ds.items
+        if not isinstance(items, pd.DataFrame) or 'case' not in items or items['case'].isna().any():
+            raise ValueError("balance='patients' needs a patient id for every image: BreakHis file names, or a `patient` column in the CSV.")
+        g = pd.DataFrame(dict(y=y, case=items['case'].astype(str).values))
+        per_patient = g.groupby(['y', 'case']).case.transform('size').values   # images of the image's patient
+        patients = g.groupby('y').case.transform('nunique').values           # patients of the image's class
+        w = 1/(per_patient*patients)
+    return w/w.sum()
+
+# %% ../nbs/03_train.ipynb #2a0a4192
+def balanced_sampler(dls, by:str='class'):
+    "Replace `dls.train` with a loader that draws images with replacement by `sample_weights(dls, by)`."
+    dls.loaders[0] = dls.train.new(cls=WeightedDL, wgts=sample_weights(dls, by))
     return dls
 
 # %% ../nbs/03_train.ipynb #25b1b1e6
@@ -150,7 +163,7 @@ def training_data(data, cfg:TrainConfig, device, own_manifest:bool=False)->Histo
 def training_learner(dls, cfg:TrainConfig, path:Path, verbose:bool=True)->tuple:
     "The `HistoLearner` of a run, and the settings with the schedule, monitor and precision resolved."
     loss_func = classifier_loss(dls, cfg.balance, cfg.label_smoothing)
-    if cfg.balance == 'sampler': balanced_sampler(dls)
+    if cfg.balance in ('sampler', 'patients'): balanced_sampler(dls, 'class' if cfg.balance == 'sampler' else 'patients')
     schedule = cfg.schedule if cfg.schedule != 'auto' else 'fine_tune' if has_imagenet_weights(cfg.arch, cfg.pretrained, cfg.weights) else 'one_cycle'
     if schedule == 'fine_tune' and not 0 < cfg.freeze_epochs < cfg.epochs:
         raise ValueError(f"'fine_tune' trains `freeze_epochs` frozen epochs out of `epochs`: need 0 < {cfg.freeze_epochs} < {cfg.epochs}.")

@@ -171,6 +171,13 @@ def test_balance_options_and_label_smoothing(tiny_demo, tmp_path):
     assert torch.allclose(lf.weight.cpu(), class_weights(learn.dls)) and lf.label_smoothing == 0.1
     learn = train_classifier(tiny_demo, out=tmp_path/'s', size=32, bs=4, epochs=1, balance='sampler', quiet=True)
     assert isinstance(learn.dls.train, WeightedDL) and learn.config['balance'] == 'sampler'
+    learn = train_classifier(tiny_demo, out=tmp_path/'p', size=32, bs=4, epochs=1, balance='patients', quiet=True)
+    cases = learn.dls.train_ds.items.case.values
+    per_patient = {c: learn.dls.train.wgts[cases == c].sum() for c in set(cases)}   # equal within each class
+    labels = {c: learn.dls.train_ds.items.label.values[cases == c][0] for c in per_patient}
+    for lbl in set(labels.values()):
+        shares = [w for c, w in per_patient.items() if labels[c] == lbl]
+        assert np.allclose(shares, 0.5/len(shares)), (lbl, shares)
     import pytest
     with pytest.raises(ValueError, match="balance must be"):
         train_classifier(tiny_demo, out=tmp_path/'x', size=32, bs=4, epochs=1, balance='oversample', quiet=True)
