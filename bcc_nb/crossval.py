@@ -91,9 +91,7 @@ def run_fold(data, cfg:TrainConfig, run:Path, folds:int, i:int, tta:bool=False, 
     "Train (or resume, or reload) and evaluate fold `i` in `run` unless it is done with the same settings; its `metrics.json`."
     folder, given = RunFolder(run), replace(cfg, folds=folds, fold=i)
     if not overwrite and (run/'config.json').exists() and not folder.interrupted():   # done: only if it is this recipe's fold
-        conflicts = {k: v for k, v in resume_conflicts(read_config(run)[0], given).items()   # 'auto' settings are saved as decided
-                     if not (k in ('schedule', 'monitor') and v[1] in ('auto', None))}
-        if conflicts:
+        if conflicts := resume_conflicts(read_config(run)[0], given):
             raise ValueError(f"{run} holds a fold trained with other settings {conflicts} (saved, given): choose another "
                              "--out for this recipe, or pass --overwrite to retrain its folds.")
     if overwrite or not (run/'metrics.json').exists():

@@ -192,7 +192,8 @@ def test_resume_refuses_other_settings(tiny_demo, tmp_path):
         train_classifier(tiny_demo, out=out, size=32, bs=4, epochs=4, quiet=True, resume=True)
     with pytest.raises(FileNotFoundError, match='no interrupted run'):
         train_classifier(tiny_demo, out=tmp_path/'none', size=32, bs=4, epochs=3, quiet=True, resume=True)
-    learn = train_classifier(tiny_demo, out=out, size=32, bs=4, epochs=3, quiet=True, resume=True)
+    from bcc_nb.config import TrainConfig   # the settings given again in full, as `cross_validate` does: schedule 'auto' was saved as decided
+    learn = train_classifier(tiny_demo, TrainConfig(size=32, bs=4, epochs=3), out=out, quiet=True, resume=True)
     assert list(pd.read_csv(out/'history.csv').epoch) == [0, 1, 2] and learn.config['best_epoch'] in (0, 1, 2)
 
 def test_load_classifier_matches_the_learner_and_needs_no_pickle(tiny_demo, tmp_path):
