@@ -28,10 +28,10 @@ from .loaders import load_image
 from .runs import load_run, atomic_write, write_json, RunFolder, read_model_json, write_model_json
 
 # %% auto #0
-__all__ = ['expected_calibration_error', 'sensitivity_at_specificity', 'classification_metrics', 'patient_bootstrap',
-           'patient_metrics', 'choose_threshold', 'plot_confusion', 'plot_roc', 'plot_pr', 'plot_calibration',
-           'plot_history', 'plot_gallery', 'gradcam_maps', 'plot_gradcam', 'Evaluation', 'patch_probs',
-           'evaluate_learner', 'cohort_images', 'evaluate_run', 'bcc_evaluate']
+__all__ = ['expected_calibration_error', 'sensitivity_at_specificity', 'classification_metrics', 'patient_resamples',
+           'patient_bootstrap', 'patient_metrics', 'choose_threshold', 'plot_confusion', 'plot_roc', 'plot_pr',
+           'plot_calibration', 'plot_history', 'plot_gallery', 'gradcam_maps', 'plot_gradcam', 'Evaluation',
+           'patch_probs', 'evaluate_learner', 'cohort_images', 'evaluate_run', 'bcc_evaluate']
 
 # %% ../nbs/04_evaluate.ipynb #37ed67ff
 def expected_calibration_error(y_true, p, n_bins:int=10)->float:
@@ -78,20 +78,29 @@ def classification_metrics(y_true,                  # True class indices, shape 
     return {k: float(v) if k != 'n_images' else int(v) for k, v in res.items()}
 
 # %% ../nbs/04_evaluate.ipynb #dfe8ca76
+def patient_resamples(y_true, groups,    # Labels, and the patient of each image
+                      n_boot:int=1000,   # Resamples to draw
+                      seed:int=0,        # Seed of the resampling
+                     ):                  # Yields index arrays into `y_true`
+    "Bootstrap resamples of whole patients: each draws as many patients as there are, with replacement, with all their images."
+    y_true, groups = np.asarray(y_true), np.asarray(groups)
+    rng = np.random.default_rng(seed)
+    ids = np.unique(groups)
+    members = {g: np.flatnonzero(groups == g) for g in ids}
+    for _ in range(n_boot):
+        idx = np.concatenate([members[g] for g in rng.choice(ids, len(ids), replace=True)])
+        if len(np.unique(y_true[idx])) == 2: yield idx  # a resample with one class has no AUC or sensitivity: skipped
+
+# %% ../nbs/04_evaluate.ipynb #f6ccf633
 def patient_bootstrap(y_true, probs, groups, classes:list, # Labels, probabilities, the patient of each image, class names
                       n_boot:int=1000,   # Resamples
                       seed:int=0,        # Seed of the resampling
                       level:float=0.95,  # Confidence level
                      )->dict:            # {metric: (low, high)}
     "Percentile confidence intervals for `classification_metrics`, resampling whole patients."
-    y_true, probs, groups = np.asarray(y_true), np.asarray(probs), np.asarray(groups)
-    rng = np.random.default_rng(seed)
-    ids = np.unique(groups)
-    members = {g: np.flatnonzero(groups == g) for g in ids}
+    y_true, probs = np.asarray(y_true), np.asarray(probs)
     samples = []
-    for _ in range(n_boot):
-        idx = np.concatenate([members[g] for g in rng.choice(ids, len(ids), replace=True)])
-        if len(np.unique(y_true[idx])) < 2: continue  # a resample with one class has no AUC or sensitivity
+    for idx in patient_resamples(y_true, groups, n_boot, seed):
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')
             samples.append(classification_metrics(y_true[idx], probs[idx], classes))

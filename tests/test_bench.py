@@ -27,3 +27,23 @@ def test_bench_cli_writes_json_and_markdown(tmp_path):
     assert {'bcc_nb_cached_head', 'bcc_nb_cached_head_epoch'} <= set(r_['frozen_32'])
     md = out.with_suffix('.md').read_text()
     assert 'bcc_nb_vs_raw_torch' in md and res['machine']['cpu'] in md and 'ms per step' in md
+
+
+def test_paired_auc_compares_two_cross_validations_on_the_same_patients(tmp_path):
+    "bench/paired_auc.py: images matched by file name across folders, whole patients resampled, the interval is for the difference."
+    import importlib.util, numpy as np
+    spec = importlib.util.spec_from_file_location('paired_auc', 'bench/paired_auc.py')
+    pa = importlib.util.module_from_spec(spec); spec.loader.exec_module(pa)
+    rng = np.random.default_rng(0)
+    case = np.repeat([f'p{i}' for i in range(10)], 4)
+    true = np.where(np.repeat(np.arange(10) < 4, 4), 'benign', 'malignant')
+    names = [f'SOB_x-{c}-100-{j:03d}.png' for c, j in zip(case, np.tile(np.arange(4), 10))]
+    good = np.where(true == 'malignant', 0.8, 0.2) + rng.uniform(-0.1, 0.1, len(true))
+    for name, prob, root in (('a', good, '/data/'), ('b', rng.uniform(size=len(true)), '../elsewhere/')):
+        (tmp_path/name).mkdir()
+        pd.DataFrame(dict(path=[root + n for n in names], case=case, true=true, prob_malignant=prob, magnification=100)
+                    ).sample(frac=1, random_state=1).to_csv(tmp_path/name/'predictions.csv', index=False)
+    r = pa.paired_auc(tmp_path/'a', tmp_path/'b', n_boot=200)
+    assert r['auc_a'] == 1.0 and r['diff'] > 0.2 and 0 < r['ci'][0] < r['ci'][1] and r['p_a_better'] > 0.95
+    same = pa.paired_auc(tmp_path/'a', tmp_path/'a', n_boot=50)
+    assert same['diff'] == 0 and same['ci'] == [0.0, 0.0]
