@@ -170,9 +170,9 @@ def from_dict(d:dict)->TrainConfig:
 # %% ../nbs/02a_config.ipynb #0709dc72
 def resume_conflicts(saved:TrainConfig, given:TrainConfig)->dict:
     "The fields, other than `Resumable` ones and `Decided` ones left at their default, on which `given` differs from the `saved` run: {name: (saved, given)}."
-    default, decided = TrainConfig(), marked(Decided)
+    default, decided, free = TrainConfig(), marked(Decided), resumable()
     return {k: (getattr(saved, k), getattr(given, k)) for k in config_fields()
-            if k not in resumable() and getattr(saved, k) != getattr(given, k)
+            if k not in free and getattr(saved, k) != getattr(given, k)
             and not (k in decided and getattr(given, k) == getattr(default, k))}
 
 # %% ../nbs/02a_config.ipynb #a545e8dd

@@ -74,7 +74,10 @@ def main():
     p.add_argument('--size', type=int, default=128); p.add_argument('--epochs', type=int, default=12)
     p.add_argument('--bs', type=int, default=16); p.add_argument('--only', type=int, nargs='*', help='folds to run (default: all)')
     a = p.parse_args()
-    out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
+    out = Path(a.out)
+    if (out/'run.json').exists() or ((out/'metrics.json').exists() and json.loads((out/'metrics.json').read_text()).get('recipe') != 'keras_2019'):
+        sys.exit(f"{out} holds another run's results, which this script would overwrite: choose a new --out.")
+    out.mkdir(parents=True, exist_ok=True)
     df = breakhis_manifest(a.data).reset_index(drop=True)
     X, y = load(df.path, a.size), (df.label == 'malignant').values.astype(int)
     parts = []
