@@ -29,9 +29,9 @@ from .runs import load_run, atomic_write, write_json, RunFolder, read_model_json
 
 # %% auto #0
 __all__ = ['expected_calibration_error', 'sensitivity_at_specificity', 'classification_metrics', 'patient_resamples',
-           'patient_bootstrap', 'patient_metrics', 'choose_threshold', 'plot_confusion', 'plot_roc', 'plot_pr',
-           'plot_calibration', 'plot_history', 'plot_gallery', 'gradcam_maps', 'plot_gradcam', 'Evaluation',
-           'patch_probs', 'evaluate_learner', 'cohort_images', 'evaluate_run', 'bcc_evaluate']
+           'patient_bootstrap', 'patient_recognition_rate', 'patient_metrics', 'choose_threshold', 'plot_confusion',
+           'plot_roc', 'plot_pr', 'plot_calibration', 'plot_history', 'plot_gallery', 'gradcam_maps', 'plot_gradcam',
+           'Evaluation', 'patch_probs', 'evaluate_learner', 'cohort_images', 'evaluate_run', 'bcc_evaluate']
 
 # %% ../nbs/04_evaluate.ipynb #37ed67ff
 def expected_calibration_error(y_true, p, n_bins:int=10)->float:
@@ -109,12 +109,17 @@ def patient_bootstrap(y_true, probs, groups, classes:list, # Labels, probabiliti
     return {k: (float(df[k].quantile(lo, interpolation='lower')), float(df[k].quantile(hi, interpolation='higher'))) for k in df}
 
 # %% ../nbs/04_evaluate.ipynb #20de3b72
+def patient_recognition_rate(y_true, probs, groups)->float: # Labels, probabilities, the patient of each image
+    "The BreakHis patient recognition rate: the mean over patients of the fraction of their images classified correctly."
+    ok = np.asarray(probs).argmax(1) == np.asarray(y_true)
+    return float(pd.Series(ok).groupby(np.asarray(groups)).mean().mean())
+
+# %% ../nbs/04_evaluate.ipynb #80016b31
 def patient_metrics(y_true, probs, groups, classes:list, # Labels, probabilities, the patient of each image, class names
                     how:str='mean',                       # 'mean' probability, or 'vote' (majority of image predictions)
                    )->dict:
     "Patient-level accuracy and AUC from aggregated image probabilities, and the patient recognition rate."
     y_true, probs, groups = np.asarray(y_true), np.asarray(probs, dtype=float), np.asarray(groups)
-    df = pd.DataFrame({'g': groups, 'y': y_true, 'ok': probs.argmax(1) == y_true})
     ids = list(pd.unique(groups))
     if how == 'mean': pp = np.stack([probs[groups == g].mean(0) for g in ids])
     elif how == 'vote': pp = np.stack([np.bincount(probs[groups == g].argmax(1), minlength=len(classes)) / (groups == g).sum() for g in ids])
@@ -122,7 +127,7 @@ def patient_metrics(y_true, probs, groups, classes:list, # Labels, probabilities
     py = np.array([np.bincount(y_true[groups == g]).argmax() for g in ids])
     m = classification_metrics(py, pp, classes)
     res = {'n_patients': len(ids), 'patient_accuracy': m['accuracy'], 'patient_roc_auc': m['roc_auc'],
-           'patient_recognition_rate': float(df.groupby('g').ok.mean().mean())}
+           'patient_recognition_rate': patient_recognition_rate(y_true, probs, groups)}
     return res
 
 # %% ../nbs/04_evaluate.ipynb #1ed73e2a
@@ -274,8 +279,7 @@ class Evaluation:
 def _by_magnification(ev:Evaluation, groups)->dict:
     "The patient recognition rate at each magnification."
     mags = ev.items['magnification'].values
-    return {int(m): patient_metrics(ev.y_true[mags == m], ev.probs[mags == m], groups[mags == m], ev.classes)['patient_recognition_rate']
-            for m in sorted(set(mags))}
+    return {int(m): patient_recognition_rate(ev.y_true[mags == m], ev.probs[mags == m], groups[mags == m]) for m in sorted(set(mags))}
 
 # %% ../nbs/04_evaluate.ipynb #8f3494db
 @patch_to(Evaluation)

@@ -38,7 +38,7 @@ RECIPES = {'default': {}, 'bcc_nb_0.1.0': DEFAULTS_0_1_0, 'bcc_nb_0.0.1': OLD_DE
 # %% ../nbs/06a_quality.ipynb #e4af8b05
 ABLATIONS = {
     'whole_field': dict(field='whole'),
-    'patches': dict(field='patches', scale=0.5),
+    'patches': dict(field='patches', scale=1.),   # breakhis-dev is BreakHis at half size: patches of the image at half size
     'keras_scale_jitter': dict(zoom_range=2., max_rotate=90.),
     'no_normalize': dict(normalize=False),
     'no_colour_jitter': dict(max_lighting=0., max_saturation=0., max_hue=0., hed_sigma=0.),
@@ -48,8 +48,9 @@ ABLATIONS = {
     'plateau_1e-4': dict(schedule='plateau', lr=1e-4),
     'clip_1': dict(clip=1.),
     'patient_balance': dict(balance='patients'),
+    'scale_and_stain_jitter': dict(zoom_range=2., max_rotate=90., hed_sigma=0.2),  # the two that helped most, together
 }
-"One-change variants of the default recipe, to measure what each difference is worth."
+"Variants of the default recipe, one change each (and the two that helped most, together), to measure what each difference is worth."
 
 # %% ../nbs/06a_quality.ipynb #ad8d7f64
 def recipe_scores(cv:CrossValidation)->dict:
