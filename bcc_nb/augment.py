@@ -51,24 +51,28 @@ class ResizeWhole(FieldResize):
 
 # %% ../nbs/01_augment.ipynb #b9145cc3
 class ResizeScale(FieldResize):
-    "Scale each image by `scale` (patches of the training size are then cut from it)."
-    def __init__(self, scale:float): self.scale, self.key = scale, f'scale{scale:g}'
+    "Scale each image by `scale` (patches of the training size are then cut from it), but not below `min_side` on its shorter side."
+    def __init__(self, scale:float, min_side:int=0):
+        self.scale, self.min_side, self.key = scale, min_side, f'scale{scale:g}' + (f'min{min_side}' if min_side else '')
     def resize(self, im):
-        if self.scale == 1: return im
-        return im.resize((max(1, round(im.size[0]*self.scale)), max(1, round(im.size[1]*self.scale))), Image.BILINEAR)
+        s = max(self.scale, self.min_side/min(im.size))
+        if s == 1: return im
+        return im.resize((max(1, round(im.size[0]*s)), max(1, round(im.size[1]*s))), Image.BILINEAR)
 
 # %% ../nbs/01_augment.ipynb #3d0a69ea
 def field_resize(field:str='crop', size:int=128, scale:float=0.5)->FieldResize:
     "The resize step of `field` ('crop', 'whole' or 'patches')."
     if field == 'crop': return ResizeShort(size)
     if field == 'whole': return ResizeWhole(size)
-    if field == 'patches': return ResizeScale(scale)
+    if field == 'patches': return ResizeScale(scale, size)
     raise ValueError(f"field must be 'crop', 'whole' or 'patches', not {field!r}")
 
 def resize_from_key(key:str)->FieldResize:
-    "The resize step whose `key` is `key` ('128', 'whole128' or 'scale0.5')."
+    "The resize step whose `key` is `key` ('128', 'whole128', 'scale0.5' or 'scale0.5min128')."
     if key.startswith('whole'): return ResizeWhole(int(key[5:]))
-    if key.startswith('scale'): return ResizeScale(float(key[5:]))
+    if key.startswith('scale'):
+        scale, _, min_side = key[5:].partition('min')
+        return ResizeScale(float(scale), int(min_side or 0))
     return ResizeShort(int(key))
 
 # %% ../nbs/01_augment.ipynb #81054b74
