@@ -60,11 +60,15 @@ class ResizeScale(FieldResize):
         return im.resize((max(1, round(im.size[0]*s)), max(1, round(im.size[1]*s))), Image.BILINEAR)
 
 # %% ../nbs/01_augment.ipynb #3d0a69ea
-def field_resize(field:str='crop', size:int=128, scale:float=0.5)->FieldResize:
-    "The resize step of `field` ('crop', 'whole' or 'patches')."
+def field_resize(field:str='crop',   # 'crop', 'whole' or 'patches'
+                 size:int=128,        # Side of the square the model sees
+                 scale:float|None=None, # With 'patches': scale the file's pixels by this (not below one patch) instead of `view`
+                 view:float=1.8,      # With 'patches': the shorter side of the scaled image, in patches
+                )->FieldResize:
+    "The resize step of `field`."
     if field == 'crop': return ResizeShort(size)
     if field == 'whole': return ResizeWhole(size)
-    if field == 'patches': return ResizeScale(scale, size)
+    if field == 'patches': return ResizeScale(scale, size) if scale else ResizeShort(round(view*size))
     raise ValueError(f"field must be 'crop', 'whole' or 'patches', not {field!r}")
 
 def resize_from_key(key:str)->FieldResize:
@@ -75,10 +79,10 @@ def resize_from_key(key:str)->FieldResize:
         return ResizeScale(float(scale), int(min_side or 0))
     return ResizeShort(int(key))
 
-# %% ../nbs/01_augment.ipynb #81054b74
-def default_item_tfms(size:int, field:str='crop', scale:float=0.5)->list:
+# %% ../nbs/01_augment.ipynb #e3a1efd1
+def default_item_tfms(size:int, field:str='crop', scale:float|None=None, view:float=1.8)->list:
     "The resize step of `field`, then a `size` square: random when training, centred when validating."
-    return [field_resize(field, size, scale), RandomCrop(size)]
+    return [field_resize(field, size, scale, view), RandomCrop(size)]
 
 # %% ../nbs/01_augment.ipynb #78102cf2
 def patch_grid(im:Image.Image, size:int)->list:
@@ -182,7 +186,8 @@ class StainNormalize(Transform):
 # %% ../nbs/01_augment.ipynb #f56d12ae
 def histo_tfms(size:int=128,            # Side of the square crop the model sees
                field:str='crop',        # 'crop' (shorter side to size, then a square), 'whole' (the field squeezed) or 'patches'
-               scale:float=0.5,         # With field='patches': the scale of the original image the patches are cut from
+               view:float=1.8,          # With field='patches': the shorter side of the scaled image, in patches
+               scale:float|None=None,   # With field='patches': scale the file's pixels by this instead of `view`
                max_zoom:float=3.,       # Largest zoom-in factor (1.0: none); 3 shows a 100X field as at up to 300X
                zoom_range:float=0.,     # Keras-style per-axis zoom from [1-z, 1+z] (0: none); the 2019 reference used 2
                max_rotate:float=0.,     # Rotation by up to this many degrees (0: only the 8 dihedral orientations)
@@ -196,7 +201,7 @@ def histo_tfms(size:int=128,            # Side of the square crop the model sees
                stats:tuple=imagenet_stats, # (mean, std) the backbone was trained with, e.g. from `backbone_stats`
               )->tuple:                 # (item_tfms, batch_tfms) for `image_dataloaders`
     "Histology-friendly augmentation: resize and crop, the 8 dihedral symmetries, zoom, stain and colour jitter."
-    item_tfms = default_item_tfms(size, field, scale)   # random crop when training, centre crop when validating
+    item_tfms = default_item_tfms(size, field, scale, view)   # random crop when training, centre crop when validating
     if isinstance(stain_normalize, str):
         if stain_target is None: raise ValueError("stain_normalize needs a reference image: pass stain_target.")
         stain_normalize = StainNormalize(stain_target, stain_normalize)

@@ -85,8 +85,9 @@ class TrainConfig:
     seed:int=42                                     # Random seed: the split, the batch order, the augmentation and the initial weights
     # what the model sees
     size:Annotated[int, Range(16, 2048)]=128        # Side of the square crops the model sees
-    field:Annotated[str, OneOf(('crop', 'whole', 'patches'))]='crop'  # What the model sees: crop (shorter side to --size, then a square), whole (the field squeezed to a square), patches (squares cut from the image scaled by --scale; a grid of them averaged at test time)
-    scale:Annotated[float, Range(0.05, 4)]=0.5      # With --field patches: the scale of the original image the patches are cut from
+    field:Annotated[str, OneOf(('crop', 'whole', 'patches'))]='patches'  # What the model sees: patches (squares cut from the image scaled to --view; a grid of them averaged at test time), crop (shorter side to --size, then a square) or whole (the field squeezed to a square)
+    view:Annotated[float, Range(1, 8)]=1.8          # With --field patches: the scaled image's shorter side, in patches (1.8: a patch spans 56% of it, at any file resolution)
+    scale:Annotated[float|None, Range(0.05, 4)]=None # With --field patches: scale the files' pixels by this instead of --view (e.g. 0.5: patches of the image at half size)
     max_zoom:Annotated[float, Range(1, 4)]=3.       # Largest random zoom-in (1.0: none; 3 shows a 100X field as at up to 300X)
     zoom_range:Annotated[float, Range(0, 3)]=0.     # Keras-style per-axis zoom from [1-z, 1+z] (0: none; the 2019 reference: 2)
     max_rotate:Annotated[float, Range(0, 180)]=0.   # Random rotation up to this many degrees (0: only the 8 dihedral orientations)
@@ -131,6 +132,7 @@ class TrainConfig:
             try: setattr(self, name, parse(getattr(self, name)))
             except ValueError as e: raise ValueError(f"{name}: {e}") from None
         if self.cache is None: self.cache = True                      # config.json of bcc_nb 0.0.1
+        if self.field != 'patches': self.scale = None                 # only patches use it (bcc_nb 0.1 saved 0.5 in every run)
         elif not isinstance(self.cache, bool): self.cache, self.cache_dir = True, str(self.cache)
         for name, t in get_type_hints(type(self), include_extras=True).items():
             for rule in getattr(t, '__metadata__', ()):

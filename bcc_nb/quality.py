@@ -18,27 +18,30 @@ from .runs import write_json, atomic_write
 from .crossval import cross_validate, CrossValidation
 
 # %% auto #0
-__all__ = ['OLD_DEFAULTS', 'DEFAULTS_0_1_0', 'REFERENCE_2019', 'RECIPES', 'ABLATIONS', 'recipe_scores', 'quality_benchmark',
-           'quality_markdown', 'plot_quality', 'bcc_quality']
+__all__ = ['OLD_DEFAULTS', 'DEFAULTS_0_1_0', 'CENTRE_CROP', 'REFERENCE_2019', 'RECIPES', 'ABLATIONS', 'recipe_scores',
+           'quality_benchmark', 'quality_markdown', 'plot_quality', 'bcc_quality']
 
 # %% ../nbs/06a_quality.ipynb #7176f03a
 OLD_DEFAULTS = dict(field='crop', max_zoom=1.1, zoom_range=0., max_rotate=0., lr=1e-3, schedule='one_cycle', keep='best')
 "The training defaults of bcc_nb 0.0.1, as settings of `TrainConfig`."
 
-DEFAULTS_0_1_0 = dict(max_zoom=1.1)
-"The training defaults of bcc_nb 0.1.0: today's, with a 10% zoom."
+DEFAULTS_0_1_0 = dict(field='crop', max_zoom=1.1)
+"The training defaults of bcc_nb 0.1.0: today's with the centre crop and a 10% zoom."
+
+CENTRE_CROP = dict(field='crop')
+"The defaults before patch views: today's, with the shorter side to `size` and the centre crop (the default until the patch view measured better)."
 
 REFERENCE_2019 = dict(field='whole', max_zoom=1., zoom_range=2., max_rotate=90., max_lighting=0., max_saturation=0., max_hue=0.,
                       hed_sigma=0., normalize=False, lr=1e-4, schedule='plateau', bs=16, keep='last')
 "The 2019 Keras recipe, as settings of `TrainConfig`."
 
-RECIPES = {'default': {}, 'bcc_nb_0.1.0': DEFAULTS_0_1_0, 'bcc_nb_0.0.1': OLD_DEFAULTS, 'reference_2019': REFERENCE_2019}
+RECIPES = {'default': {}, 'centre_crop': CENTRE_CROP, 'bcc_nb_0.1.0': DEFAULTS_0_1_0, 'bcc_nb_0.0.1': OLD_DEFAULTS, 'reference_2019': REFERENCE_2019}
 "The recipes the quality benchmark compares."
 
 # %% ../nbs/06a_quality.ipynb #e4af8b05
 ABLATIONS = {
     'whole_field': dict(field='whole'),
-    'patches': dict(field='patches', scale=1.),   # breakhis-dev is BreakHis at half size: patches of the image at half size
+    'patches_scale_1': dict(scale=1.),   # the files' own pixels: on breakhis-dev (BreakHis at half size) the view of the default
     'keras_scale_jitter': dict(zoom_range=2., max_rotate=90.),
     'no_normalize': dict(normalize=False),
     'no_colour_jitter': dict(max_lighting=0., max_saturation=0., max_hue=0., hed_sigma=0.),
@@ -48,7 +51,10 @@ ABLATIONS = {
     'plateau_1e-4': dict(schedule='plateau', lr=1e-4),
     'clip_1': dict(clip=1.),
     'patient_balance': dict(balance='patients'),
-    'scale_and_stain_jitter': dict(zoom_range=2., max_rotate=90., hed_sigma=0.2),  # the two that helped most, together
+    'crop_keras_scale_jitter': dict(CENTRE_CROP, zoom_range=2., max_rotate=90.),
+    'crop_strong_stain_jitter': dict(CENTRE_CROP, hed_sigma=0.2),
+    'crop_patient_balance': dict(CENTRE_CROP, balance='patients'),
+    'crop_scale_and_stain_jitter': dict(CENTRE_CROP, zoom_range=2., max_rotate=90., hed_sigma=0.2),  # the two that helped most, together
 }
 "Variants of the default recipe, one change each (and the two that helped most, together), to measure what each difference is worth."
 
@@ -110,7 +116,7 @@ def plot_quality(df:pd.DataFrame):
 @call_parse(pos=['data'])
 def bcc_quality(data:str,                      # Data with patient ids: a BreakHis tree, or a CSV with a patient column
                 out:str='bench/quality',        # Folder of the cross-validations and the summary
-                recipes:str='default,bcc_nb_0.1.0,bcc_nb_0.0.1,reference_2019', # Recipes, comma-separated, from RECIPES and ABLATIONS
+                recipes:str=','.join(RECIPES),  # Recipes, comma-separated, from RECIPES and ABLATIONS
                 folds:int=5,                    # Patient-grouped folds
                 size:int=128,                   # Image size for every recipe
                 epochs:int=12,                  # Epochs per fold for every recipe

@@ -159,6 +159,7 @@ def test_a_csv_whose_paths_are_all_missing(tmp_path):
     ('bad_config_json', ['config.json', 'not valid JSON']),
     ('threshold', ['model.json', 'checksum']),
     ('huge_size', ['model.json', 'size']),
+    ('bad_view', ['model.json', 'view']),
 ])
 def test_damaged_run_files(finished_run, tiny_demo, tmp_path, damage, words):
     out = copy_of(finished_run, tmp_path/'run')
@@ -171,6 +172,7 @@ def test_damaged_run_files(finished_run, tiny_demo, tmp_path, damage, words):
     elif damage == 'bad_config_json': (out/'config.json').write_text('{"arch": ')
     elif damage == 'threshold': mj.write_text(json.dumps({**meta, 'threshold': {**meta['threshold'], 'threshold': 0.01}}))
     elif damage == 'huge_size': mj.write_text(json.dumps({**{k: v for k, v in meta.items() if k != 'checksum'}, 'size': 10**6}))   # unsigned: the bound itself
+    elif damage == 'bad_view': mj.write_text(json.dumps({**{k: v for k, v in meta.items() if k != 'checksum'}, 'view': 0}))   # a patch model's view
     before = snapshot(out)
     cmds = [('bcc-evaluate', out, '--n-boot', '20')]
     if damage != 'bad_config_json': cmds.append(('bcc-predict', out, sorted(tiny_demo.rglob('*.png'))[0]))
@@ -210,15 +212,17 @@ def test_a_damaged_cached_copy_is_rebuilt(tiny_demo, tmp_path, monkeypatch):
     monkeypatch.setenv('BCC_NB_CACHE', str(cache))
     r = run('bcc-train', tiny_demo, '--out', tmp_path/'a', '--epochs', '1', *FAST)
     assert r.returncode == 0, r.stderr
-    copies = sorted((cache/'32').glob('*.png'))
+    [folder] = cache.iterdir()                                   # one resize step: the default patch view of 32 px patches
+    copies = sorted(folder.glob('*.png'))
+    sizes = [Image.open(c).size for c in copies[:3]]
     copies[0].write_bytes(b'')                                   # zero bytes
     copies[1].write_bytes(copies[1].read_bytes()[:300])          # truncated
     copies[2].write_bytes(copies[2].read_bytes()[:60] + b'\0'*(len(copies[2].read_bytes()) - 60))  # damaged inside
     r = run('bcc-train', tiny_demo, '--out', tmp_path/'b', '--epochs', '1', *FAST)
     assert r.returncode == 0, r.stderr
-    for c in copies[:3]:
+    for c, size in zip(copies[:3], sizes):
         with Image.open(c) as im: im.load()                     # whole again
-        assert min(im.size) == 32
+        assert im.size == size
 
 # --- 6. an untrusted run folder stays harmless ---
 

@@ -247,12 +247,12 @@ def test_patches_and_whole_field_end_to_end(tiny_demo, tmp_path):
     from bcc_nb.evaluate import evaluate_run
     from bcc_nb.predict import load_classifier
     out = tmp_path/'p'
-    learn = train_classifier(tiny_demo, out=out, arch='resnet18', size=32, bs=4, epochs=1, field='patches', scale=0.5, quiet=True)
+    learn = train_classifier(tiny_demo, out=out, arch='resnet18', size=32, bs=4, epochs=1, quiet=True)   # the default: patches
     meta = json.loads((out/'model.json').read_text())
-    assert (meta['field'], meta['scale']) == ('patches', 0.5)
+    assert (meta['field'], meta['view'], meta['scale']) == ('patches', 1.8, None)
     clf = load_classifier(out, device='cpu')
     views, err = clf.views(Path(learn.dls.valid_ds.items.path.iloc[0]))
-    assert err is None and len(views) == 3*2 and views[0].shape == (3, 32, 32)   # 175x115 at 0.5: 88x58, a 3x2 grid of 32s
+    assert err is None and len(views) == 3*2 and views[0].shape == (3, 32, 32)   # 175x115, shorter side to 1.8x32: 88x58, a 3x2 grid of 32s
     ev = evaluate_run(out, n_boot=20)
     preds = clf.predict(list(learn.dls.valid_ds.items.path))
     assert np.allclose(preds.prob_malignant.values, ev.probs[:, 1], atol=1e-4)   # evaluation and prediction average the same grid
