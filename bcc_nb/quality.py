@@ -42,6 +42,7 @@ RECIPES = {'default': {}, 'centre_crop': CENTRE_CROP, 'bcc_nb_0.1.0': DEFAULTS_0
 ABLATIONS = {
     'whole_field': dict(field='whole'),
     'patches_scale_1': dict(scale=1.),   # the files' own pixels: on breakhis-dev (BreakHis at half size) the view of the default
+    'patches_strong_stain': dict(scale=1., hed_sigma=0.2),   # the same with strong H&E stain jitter
     'keras_scale_jitter': dict(zoom_range=2., max_rotate=90.),
     'no_normalize': dict(normalize=False),
     'no_colour_jitter': dict(max_lighting=0., max_saturation=0., max_hue=0., hed_sigma=0.),

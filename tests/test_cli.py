@@ -45,7 +45,7 @@ def test_train_writes_run_folder(trained_run):
     assert config['epochs'] == 1 and config['size'] == 64 and config['arch'] == 'densenet201'
     assert config['cases']['valid'] and not set(config['cases']['train']) & set(config['cases']['valid'])
     assert config['cache'] is True and config['cache_dir'] == os.environ['BCC_NB_CACHE']   # resized copies by default
-    assert len(list(Path(config['cache_dir'], '64').glob('*.png'))) >= 24
+    assert len(list(Path(config['cache_dir'], '115').glob('*.png'))) >= 24   # the default patch view of 64 px patches: shorter side 1.8 x 64
     meta = json.loads((out/'model.json').read_text())
     assert meta['classes'] == ['benign', 'malignant'] and meta['size'] == 64
 

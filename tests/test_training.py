@@ -200,14 +200,15 @@ def test_load_classifier_matches_the_learner_and_needs_no_pickle(tiny_demo, tmp_
     "The model files alone (no data, no pickle) give the learner's probabilities; the run folder holds no pickle."
     import shutil
     from bcc_nb.predict import load_classifier
+    from bcc_nb.evaluate import patch_probs
     out = tmp_path/'run'
     learn = train_classifier(tiny_demo, out=out, size=48, bs=4, epochs=1, quiet=True)
     assert not [f for f in out.rglob('*') if f.suffix in ('.pkl', '.pth', '.pt', '.bin')]
     alone = tmp_path/'alone'; alone.mkdir()
     for f in ('model.json', 'model.safetensors'): shutil.copy(out/f, alone/f)
-    with learn.no_bar(): p_learn, _ = learn.get_preds(dl=learn.dls.valid)
+    p_learn = patch_probs(learn, learn.dls.valid_ds.items)   # the default patch view: each image's mean over its grid of patches
     preds = load_classifier(alone, device='cpu').predict(list(learn.dls.valid_ds.items.path))
-    assert np.allclose(preds[['prob_benign', 'prob_malignant']].values, p_learn.numpy(), atol=1e-4)
+    assert np.allclose(preds[['prob_benign', 'prob_malignant']].values, p_learn, atol=1e-4)
 
 def test_cached_head_replaces_the_frozen_epochs(tiny_demo, tmp_path):
     "cached_head: the frozen epoch trains the head on features computed once; the unfrozen epochs follow in the same history."
