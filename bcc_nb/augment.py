@@ -16,9 +16,9 @@ from fastai.vision.all import (Transform, TensorImage, PILImage, RandomCrop, aug
 from .data import HistoImage
 
 # %% auto #0
-__all__ = ['RGB_FROM_HED', 'HED_FROM_RGB', 'resize_short', 'FieldResize', 'ResizeShort', 'ResizeWhole', 'ResizeScale',
-           'field_resize', 'resize_from_key', 'default_item_tfms', 'patch_grid', 'rgb_to_hed', 'hed_to_rgb',
-           'HEDJitter', 'ScaleJitter', 'stain_reference', 'StainNormalize', 'histo_tfms', 'dihedral_view',
+__all__ = ['PATCH_VIEW', 'RGB_FROM_HED', 'HED_FROM_RGB', 'resize_short', 'FieldResize', 'ResizeShort', 'ResizeWhole',
+           'ResizeScale', 'field_resize', 'resize_from_key', 'default_item_tfms', 'patch_grid', 'rgb_to_hed',
+           'hed_to_rgb', 'HEDJitter', 'ScaleJitter', 'stain_reference', 'StainNormalize', 'histo_tfms', 'dihedral_view',
            'undo_dihedral_view', 'dihedral_views', 'dihedral_tta']
 
 # %% ../nbs/01_augment.ipynb #6fd60630
@@ -60,10 +60,13 @@ class ResizeScale(FieldResize):
         return im.resize((max(1, round(im.size[0]*s)), max(1, round(im.size[1]*s))), Image.BILINEAR)
 
 # %% ../nbs/01_augment.ipynb #3d0a69ea
+PATCH_VIEW = 1.8
+"With field='patches', the default shorter side of the scaled image, in patches (what was measured; `TrainConfig.view`)."
+
 def field_resize(field:str='crop',   # 'crop', 'whole' or 'patches'
                  size:int=128,        # Side of the square the model sees
                  scale:float|None=None, # With 'patches': scale the file's pixels by this (not below one patch) instead of `view`
-                 view:float=1.8,      # With 'patches': the shorter side of the scaled image, in patches
+                 view:float=PATCH_VIEW, # With 'patches': the shorter side of the scaled image, in patches
                 )->FieldResize:
     "The resize step of `field`."
     if field == 'crop': return ResizeShort(size)
@@ -80,7 +83,7 @@ def resize_from_key(key:str)->FieldResize:
     return ResizeShort(int(key))
 
 # %% ../nbs/01_augment.ipynb #e3a1efd1
-def default_item_tfms(size:int, field:str='crop', scale:float|None=None, view:float=1.8)->list:
+def default_item_tfms(size:int, field:str='crop', scale:float|None=None, view:float=PATCH_VIEW)->list:
     "The resize step of `field`, then a `size` square: random when training, centred when validating."
     return [field_resize(field, size, scale, view), RandomCrop(size)]
 
@@ -186,7 +189,7 @@ class StainNormalize(Transform):
 # %% ../nbs/01_augment.ipynb #f56d12ae
 def histo_tfms(size:int=128,            # Side of the square crop the model sees
                field:str='crop',        # 'crop' (shorter side to size, then a square), 'whole' (the field squeezed) or 'patches'
-               view:float=1.8,          # With field='patches': the shorter side of the scaled image, in patches
+               view:float=PATCH_VIEW,   # With field='patches': the shorter side of the scaled image, in patches
                scale:float|None=None,   # With field='patches': scale the file's pixels by this instead of `view`
                max_zoom:float=3.,       # Largest zoom-in factor (1.0: none); 3 shows a 100X field as at up to 300X
                zoom_range:float=0.,     # Keras-style per-axis zoom from [1-z, 1+z] (0: none); the 2019 reference used 2
