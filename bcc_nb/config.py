@@ -117,6 +117,7 @@ class TrainConfig:
     average_decay:Annotated[float, Range(0.5, 0.9999)]=0.98  # Per-step decay of the weight average (about the last 1/(1-decay) steps)
     balance:Annotated[str|None, OneOf((None, 'weights', 'sampler', 'patients'))]=None  # Class imbalance: weights (weighted loss), sampler (balanced batches) or patients (balanced classes, each patient drawn equally)
     label_smoothing:Annotated[float, Range(0, 0.5)]=0.  # Label smoothing, e.g. 0.1
+    mixup:Annotated[float, Range(0, 10)]=0.         # MixUp: train on blends of two images and of their labels, weights from Beta(mixup, mixup) (0: off; e.g. 0.4)
     clip:Annotated[float|None, Range(0.01, 100)]=None  # Clip the gradients' norm to this (default: no clipping)
     # where it runs
     device:Annotated[str|None, Resumable]=None      # cpu, cuda or mps (default: the GPU if there is one)

@@ -322,6 +322,20 @@ def ranked(self, correct:bool, k:int=8)->pd.DataFrame:
     df = self.predictions().assign(confidence=self.probs.max(1), correct=self.preds == self.y_true)
     return df[df.correct == correct].sort_values('confidence', ascending=False).head(k)
 
+# %% ../nbs/04_evaluate.ipynb #78bf4971
+@patch_to(Evaluation)
+def patients(self)->pd.DataFrame:
+    "One row per patient, worst first: true and mean-probability class, mean probabilities, share of images right, images, subtypes, magnifications."
+    if not self.patient: return pd.DataFrame()   # no patient ids
+    df = self.predictions().assign(case=lambda d: d.case.astype(str), share_correct=self.preds == self.y_true)
+    probs, joined = [f'prob_{c}' for c in self.classes], lambda s: ','.join(map(str, sorted(pd.unique(s))))
+    agg = dict(**({'fold': ('fold', joined)} if 'fold' in df else {}), true=('true', lambda s: s.mode().iloc[0]),
+               **{p: (p, 'mean') for p in probs}, share_correct=('share_correct', 'mean'), n_images=('true', 'size'),
+               **{c: (c, joined) for c in ('subtype', 'magnification') if c in df})
+    out = df.groupby('case', sort=False).agg(**agg).reset_index()
+    out.insert(out.columns.get_loc('true') + 1, 'pred', [self.classes[i] for i in out[probs].values.argmax(1)])
+    return out.sort_values(['share_correct', 'case'], kind='stable').reset_index(drop=True)
+
 # %% ../nbs/04_evaluate.ipynb #32655218
 @patch_to(Evaluation)
 def figures(self)->dict:
@@ -363,6 +377,7 @@ def report_html(self, figs:dict|None=None)->str:
             'td,th{border:1px solid #ccc;padding:3px 8px;text-align:right} img{max-width:48%;margin:4px}</style></head><body>'
             f'<h1>Evaluation on the {html.escape(self.split)} set</h1><p>For research and education only; not for diagnosis.</p>'
             f'{self.table().round(4).to_html()}{extra}'
+            + (f'<h3>Patients, worst first</h3>{self.patients().round(3).to_html(index=False)}' if self.patient else '')
             + ''.join(f'<h3>{html.escape(n)}</h3>{img(f)}' for n, f in figs.items()) + '</body></html>')
 
 # %% ../nbs/04_evaluate.ipynb #fc59749f
@@ -370,10 +385,11 @@ def report_html(self, figs:dict|None=None)->str:
 def save(self, dest:str|Path,           # The folder to write into (a run folder, or a folder of one)
          run:str|Path|None=None,        # The run folder whose `run.json` lists the files (default: `dest`, if it is a run)
         )->list:                        # The paths written
-    "Write `metrics.json`, `predictions.csv`, the plots (PNG) and `report.html` into `dest`, and note them in the run's `run.json`."
+    "Write `metrics.json`, `predictions.csv`, `patients.csv` (with patient ids), the plots (PNG) and `report.html` into `dest`, and note them in the run's `run.json`."
     dest, figs = Path(dest), self.figures()
     paths = [write_json(dest/'metrics.json', self.to_dict()),
              atomic_write(dest/'predictions.csv', lambda p: self.predictions().to_csv(p, index=False))]
+    if self.patient: paths.append(atomic_write(dest/'patients.csv', lambda p: self.patients().to_csv(p, index=False)))
     for name, fig in figs.items():
         paths.append(atomic_write(dest/name, lambda p: fig.savefig(p, format='png', dpi=110, bbox_inches='tight')))
     paths.append(atomic_write(dest/'report.html', lambda p: Path(p).write_text(self.report_html(figs))))

@@ -6,6 +6,7 @@ Docs: https://bcc-nb.github.io/bcc_nb/quality.html.md"""
 
 # %% ../nbs/06a_quality.ipynb #c38011a9
 from __future__ import annotations
+import json
 from pathlib import Path
 
 import numpy as np
@@ -14,12 +15,12 @@ from matplotlib.figure import Figure
 from fastcore.script import call_parse, CliError
 
 from .config import TrainConfig, replace
-from .runs import write_json, atomic_write
+from .runs import write_json, atomic_write, read_json
 from .crossval import cross_validate, CrossValidation
 
 # %% auto #0
 __all__ = ['OLD_DEFAULTS', 'DEFAULTS_0_1_0', 'CENTRE_CROP', 'REFERENCE_2019', 'RECIPES', 'ABLATIONS', 'recipe_scores',
-           'quality_benchmark', 'quality_markdown', 'plot_quality', 'bcc_quality']
+           'earlier_rows', 'quality_benchmark', 'quality_markdown', 'plot_quality', 'bcc_quality']
 
 # %% ../nbs/06a_quality.ipynb #7176f03a
 OLD_DEFAULTS = dict(field='crop', max_zoom=1.1, zoom_range=0., max_rotate=0., lr=1e-3, schedule='one_cycle', keep='best')
@@ -52,6 +53,9 @@ ABLATIONS = {
     'plateau_1e-4': dict(schedule='plateau', lr=1e-4),
     'clip_1': dict(clip=1.),
     'patient_balance': dict(balance='patients'),
+    'view_3': dict(view=3.),   # smaller patches: 3 to the image's shorter side instead of 1.8 (more detail, less context; 3x5 at test time)
+    'mixup': dict(mixup=0.4),   # train on blends of two images and their labels
+    'label_smoothing': dict(label_smoothing=0.1),
     'crop_keras_scale_jitter': dict(CENTRE_CROP, zoom_range=2., max_rotate=90.),
     'crop_strong_stain_jitter': dict(CENTRE_CROP, hed_sigma=0.2),
     'crop_patient_balance': dict(CENTRE_CROP, balance='patients'),
@@ -62,7 +66,7 @@ ABLATIONS = {
     'resnet18_6_epochs': dict(arch='resnet18', epochs=6),     # half of them (bcc-train's own default is 5)
 }
 "Variants of the default recipe, one change each (and the two that helped most, together), to measure what each difference is worth; those named `resnet18_...` change it on the ResNet-18 backbone, three times cheaper to cross-validate on a CPU."
-ABLATIONS |= {f'resnet18_{k}': dict(ABLATIONS[k], arch='resnet18') for k in ('whole_field', 'no_colour_jitter')}
+ABLATIONS |= {f'resnet18_{k}': dict(ABLATIONS[k], arch='resnet18') for k in ('whole_field', 'no_colour_jitter', 'view_3', 'mixup', 'label_smoothing')}
 
 # %% ../nbs/06a_quality.ipynb #ad8d7f64
 def recipe_scores(cv:CrossValidation)->dict:
@@ -76,6 +80,15 @@ def recipe_scores(cv:CrossValidation)->dict:
                 patient_recognition_rate=ev.patient.get('patient_recognition_rate'), patient_roc_auc=ev.patient.get('patient_roc_auc'),
                 fold_roc_auc=folds, fold_roc_auc_min=min(folds) if folds else None, kept=sorted(set(cv.kept)), optimistic=cv.optimistic)
 
+# %% ../nbs/06a_quality.ipynb #5a2e1bfc
+def earlier_rows(out:Path, common:dict, folds:int)->dict:
+    "The rows of `out/quality.json`, by recipe, if it was made with the same `common` settings and `folds`; else none."
+    f = Path(out)/'quality.json'
+    if not f.exists(): return {}
+    old = read_json(f, fix='delete it to start a new summary')
+    same = old.get('common') == json.loads(json.dumps(common)) and old.get('folds') == folds
+    return {r['recipe']: r for r in old['recipes']} if same else {}
+
 # %% ../nbs/06a_quality.ipynb #83ba4082
 def quality_benchmark(data,                     # Data with patient ids (a BreakHis tree, or a CSV with a patient column)
                       recipes:dict|None=None,   # {name: settings}; default: `RECIPES`
@@ -85,12 +98,13 @@ def quality_benchmark(data,                     # Data with patient ids (a Break
                       quiet:bool=True,          # No progress bars
                       **common,                 # Settings for every recipe (e.g. size=128, epochs=12, pretrained=False)
                      )->pd.DataFrame:           # One row per recipe
-    "Cross-validate each recipe on the same patient folds; a table of their pooled out-of-fold scores (also written to OUT/quality.csv and .json)."
-    out, rows = Path(out), []
+    "Cross-validate each recipe on the same patient folds; a table of their pooled out-of-fold scores (also written to OUT/quality.csv and .json, with the rows kept there of other recipes measured with the same settings and folds)."
+    out = Path(out)
+    rows = earlier_rows(out, common, folds)
     for name, settings in (recipes or RECIPES).items():
         cv = cross_validate(data, replace(TrainConfig(), **{**common, **settings}), out=out/name, folds=folds, n_boot=n_boot, quiet=quiet)
-        rows.append(dict(recipe=name, **recipe_scores(cv), settings=settings))
-    df = pd.DataFrame(rows).set_index('recipe')
+        rows[name] = dict(recipe=name, **recipe_scores(cv), settings=settings)
+    df = pd.DataFrame(list(rows.values())).set_index('recipe')
     write_json(out/'quality.json', dict(common=common, folds=folds, recipes=df.reset_index().to_dict('records')))
     atomic_write(out/'quality.csv', lambda p: df.drop(columns='settings').to_csv(p))
     return df

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 import fastai, torchvision
-from fastai.vision.all import (Learner, WeightedDL, CrossEntropyLossFlat, GradientClip, set_seed, rank_distrib, num_distrib)
+from fastai.vision.all import (Learner, WeightedDL, CrossEntropyLossFlat, GradientClip, MixUp, set_seed, rank_distrib, num_distrib)
 from fastcore.script import call_parse, CliError
 
 import bcc_nb
@@ -216,6 +216,7 @@ def run_callbacks(learn:Learner, cfg:TrainConfig, keep:str, state:dict|None, sta
     if average: cbs.append(average)
     if cfg.patience and has_valid: cbs.append(EarlyStopping(monitor=cfg.monitor, patience=cfg.patience))
     if cfg.clip: cbs.append(GradientClip(cfg.clip))
+    if cfg.mixup: cbs.append(MixUp(cfg.mixup))
     return best, average, cbs
 
 # %% ../nbs/03_train.ipynb #49485a01

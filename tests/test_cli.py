@@ -1,7 +1,7 @@
 "End-to-end tests of the `bcc-*` commands, run as a user runs them: as separate processes."
 import json, os, subprocess, sys
 from pathlib import Path
-import pandas as pd
+import numpy as np, pandas as pd
 import pytest
 from fastcore.docments import docments
 from bcc_nb.demo import bcc_demo_data
@@ -71,6 +71,9 @@ def test_evaluate_writes_metrics_and_plots(trained_run):
     preds = pd.read_csv(out/'predictions.csv', dtype={'case': str})
     assert len(preds) == m['n_images'] and set(preds.case) == set(json.loads((out/'config.json').read_text())['cases']['valid'])
     assert ((preds.prob_benign + preds.prob_malignant - 1).abs() < 1e-4).all()
+    pts = pd.read_csv(out/'patients.csv', dtype={'case': str}).set_index('case')
+    assert len(pts) == m['patient']['n_patients'] and pts.n_images.sum() == len(preds)
+    assert np.allclose(pts.prob_malignant, preds.groupby('case').prob_malignant.mean()[pts.index])
 
 def test_train_refuses_to_overwrite_a_model(trained_run, tiny_demo):
     out, _ = trained_run
@@ -199,6 +202,10 @@ def test_cross_validation_cli(tiny_demo, tmp_path):
     valid = [set(json.loads((out/f'fold{i}'/'config.json').read_text())['cases']['valid']) for i in range(2)]
     assert not valid[0] & valid[1] and valid[0] | valid[1] == set(oof.case)
     assert 'Per-fold spread' in (out/'report.html').read_text()
+    pts = pd.read_csv(out/'patients.csv', dtype={'case': str})   # one row per patient, from the fold that scored them
+    assert sorted(pts.case) == sorted(set(oof.case)) and pts.n_images.sum() == len(oof)
+    assert pts.set_index('case').fold.sort_index().equals(oof.groupby('case').fold.first().sort_index()) and pts.share_correct.is_monotonic_increasing
+    assert 'Patients, worst first' in (out/'report.html').read_text()
     model0 = (out/'fold0'/'model.safetensors').stat().st_mtime_ns
     r = run(*args)   # both folds are done: nothing is retrained
     assert r.returncode == 0, r.stderr

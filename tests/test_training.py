@@ -275,3 +275,18 @@ def test_fused_adamw_trains_as_fastai_adam(tiny_demo):
         with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(3, 1e-3)
         hist[name] = np.array([v[:2] for v in learn.recorder.values])   # train and valid loss per epoch
     assert np.allclose(hist["fastai"], hist["fused"], rtol=0.05), hist
+
+def test_mixup_blends_the_training_batches(tiny_demo, tmp_path, monkeypatch):
+    import bcc_nb.train
+    from fastai.vision.all import MixUp, CrossEntropyLossFlat
+    lams = []
+    class Recorded(MixUp):   # fastai's MixUp, noting the blend weights of every training batch
+        def before_batch(self): super().before_batch(); lams.append(self.lam)
+    monkeypatch.setattr(bcc_nb.train, 'MixUp', Recorded)
+    learn = train_classifier(tiny_demo, out=tmp_path/'m', size=32, bs=4, epochs=1, mixup=0.4, quiet=True)
+    assert learn.config['mixup'] == 0.4 and len(lams) == len(learn.dls.train)
+    lam = torch.cat([l.flatten() for l in lams])
+    assert bool(((lam >= 0.5) & (lam <= 1)).all()) and bool((lam < 0.99).any())   # blends, not the images themselves
+    assert isinstance(learn.loss_func, CrossEntropyLossFlat)   # the plain loss is back for validation and prediction
+    plain = train_classifier(tiny_demo, out=tmp_path/'p', size=32, bs=4, epochs=1, quiet=True)
+    assert plain.config['mixup'] == 0 and len(lams) == len(learn.dls.train)   # off by default
