@@ -66,7 +66,8 @@ ABLATIONS = {
     'resnet18_6_epochs': dict(arch='resnet18', epochs=6),     # half of them (bcc-train's own default is 5)
 }
 "Variants of the default recipe, one change each (and the two that helped most, together), to measure what each difference is worth; those named `resnet18_...` change it on the ResNet-18 backbone, three times cheaper to cross-validate on a CPU."
-ABLATIONS |= {f'resnet18_{k}': dict(ABLATIONS[k], arch='resnet18') for k in ('whole_field', 'no_colour_jitter', 'view_3', 'mixup', 'label_smoothing')}
+ABLATIONS |= {f'resnet18_{k}': dict(ABLATIONS[k], arch='resnet18') for k in ('whole_field', 'no_colour_jitter', 'view_3', 'mixup', 'label_smoothing',
+                                                                      'no_normalize', 'keep_last')}
 
 # %% ../nbs/06a_quality.ipynb #ad8d7f64
 def recipe_scores(cv:CrossValidation)->dict:
@@ -87,7 +88,8 @@ def earlier_rows(out:Path, common:dict, folds:int)->dict:
     if not f.exists(): return {}
     old = read_json(f, fix='delete it to start a new summary')
     same = old.get('common') == json.loads(json.dumps(common)) and old.get('folds') == folds
-    return {r['recipe']: r for r in old['recipes']} if same else {}
+    tuples = lambda r: {k: tuple(v) if k.endswith('_ci') and v is not None else v for k, v in r.items()}   # as `recipe_scores` gives them
+    return {r['recipe']: tuples(r) for r in old['recipes']} if same else {}
 
 # %% ../nbs/06a_quality.ipynb #83ba4082
 def quality_benchmark(data,                     # Data with patient ids (a BreakHis tree, or a CSV with a patient column)
