@@ -82,12 +82,13 @@ def recipe_scores(cv:CrossValidation)->dict:
                 fold_roc_auc=folds, fold_roc_auc_min=min(folds) if folds else None, kept=sorted(set(cv.kept)), optimistic=cv.optimistic)
 
 # %% ../nbs/06a_quality.ipynb #5a2e1bfc
-def earlier_rows(out:Path, common:dict, folds:int)->dict:
-    "The rows of `out/quality.json`, by recipe, if it was made with the same `common` settings and `folds`; else none."
+def earlier_rows(out:Path, common:dict, folds:int, data=None)->dict:
+    "The rows of `out/quality.json`, by recipe, if it was made on the same `data` with the same `common` settings and `folds`; else none."
     f = Path(out)/'quality.json'
     if not f.exists(): return {}
     old = read_json(f, fix='delete it to start a new summary')
-    same = old.get('common') == json.loads(json.dumps(common)) and old.get('folds') == folds
+    same = (old.get('common') == json.loads(json.dumps(common)) and old.get('folds') == folds
+            and old.get('data', str(data)) == str(data))   # a summary written before it recorded its data is taken as this data's
     tuples = lambda r: {k: tuple(v) if k.endswith('_ci') and v is not None else v for k, v in r.items()}   # as `recipe_scores` gives them
     return {r['recipe']: tuples(r) for r in old['recipes']} if same else {}
 
@@ -102,12 +103,12 @@ def quality_benchmark(data,                     # Data with patient ids (a Break
                      )->pd.DataFrame:           # One row per recipe
     "Cross-validate each recipe on the same patient folds; a table of their pooled out-of-fold scores (also written to OUT/quality.csv and .json, with the rows kept there of other recipes measured with the same settings and folds)."
     out = Path(out)
-    rows = earlier_rows(out, common, folds)
+    rows = earlier_rows(out, common, folds, data)
     for name, settings in (recipes or RECIPES).items():
         cv = cross_validate(data, replace(TrainConfig(), **{**common, **settings}), out=out/name, folds=folds, n_boot=n_boot, quiet=quiet)
         rows[name] = dict(recipe=name, **recipe_scores(cv), settings=settings)
     df = pd.DataFrame(list(rows.values())).set_index('recipe')
-    write_json(out/'quality.json', dict(common=common, folds=folds, recipes=df.reset_index().to_dict('records')))
+    write_json(out/'quality.json', dict(data=str(data), common=common, folds=folds, recipes=df.reset_index().to_dict('records')))
     atomic_write(out/'quality.csv', lambda p: df.drop(columns='settings').to_csv(p))
     return df
 
