@@ -68,6 +68,8 @@ ABLATIONS = {
 "Variants of the default recipe, one change each (and the two that helped most, together), to measure what each difference is worth; those named `resnet18_...` change it on the ResNet-18 backbone, three times cheaper to cross-validate on a CPU."
 ABLATIONS |= {f'resnet18_{k}': dict(ABLATIONS[k], arch='resnet18') for k in ('whole_field', 'no_colour_jitter', 'view_3', 'mixup', 'label_smoothing',
                                                                       'no_normalize', 'keep_last')}
+# a replicate with another seed: other folds (the patients are grouped anew), other initial weights, batches and augmentation
+ABLATIONS |= {'resnet18_seed_1': dict(ABLATIONS['arch_resnet18'], seed=1), 'resnet18_label_smoothing_seed_1': dict(ABLATIONS['resnet18_label_smoothing'], seed=1)}
 
 # %% ../nbs/06a_quality.ipynb #ad8d7f64
 def recipe_scores(cv:CrossValidation)->dict:

@@ -1,0 +1,64 @@
+"""Do the models lean on colour that does not carry over to new patients? Cross-validate a recipe on inputs without it.
+
+Two input changes, each added as the last batch transform (training and scoring alike) of an otherwise unchanged recipe:
+
+- `gray`: each image to grey levels (0.299 R + 0.587 G + 0.114 B, the same in all three channels), after the colour jitter;
+- `std`: each image's channels standardised to mean 0 and standard deviation 1 over the image, which removes exactly the
+  six global colour statistics (per-channel mean and spread) that `bench/colour_baseline.py` scores with, and keeps the
+  colour contrast inside the image (haematoxylin against eosin).
+
+    python bench/colour_free_cv.py ../shared/data/breakhis-dev --mode std --arch resnet18 --out bench/quality/resnet18_std
+    python bench/paired_auc.py bench/quality/resnet18_std bench/quality/arch_resnet18
+
+The folds are the quality benchmark's (5 patient-grouped folds, 128 px, 12 epochs, from scratch) and the folder is a
+`bcc-cv` one (fold runs, pooled predictions.csv, patients.csv, report.html). The change is not a `TrainConfig` setting, so
+it is not in the fold models' config.json or model.json: `bcc-predict` on a fold model would score it without the change.
+These models are for this measurement only.
+"""
+import argparse
+import torch
+from fastai.vision.all import Transform, TensorImage
+
+import bcc_nb.train
+from bcc_nb.config import TrainConfig, replace
+from bcc_nb.crossval import cross_validate
+
+
+class Gray(Transform):
+    "Each image to grey levels, in all three channels (after the colour jitter, before `Normalize`)."
+    order = 98
+    def encodes(self, x:TensorImage):
+        w = torch.tensor([0.299, 0.587, 0.114], device=x.device).view(1, 3, 1, 1)
+        return TensorImage((x*w).sum(1, keepdim=True).expand_as(x).contiguous())
+
+
+class Std(Transform):
+    "Each image's channels to mean 0 and standard deviation 1 over the image (after `Normalize`)."
+    order = 100
+    def encodes(self, x:TensorImage):
+        m, s = x.mean((2, 3), keepdim=True), x.std((2, 3), keepdim=True)
+        return TensorImage((x - m)/(s + 1e-3))
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('data', help='data with patient ids, e.g. ../shared/data/breakhis-dev')
+    p.add_argument('--mode', choices=('gray', 'std'), required=True)
+    p.add_argument('--arch', default='densenet201')
+    p.add_argument('--out', required=True, help='a cross-validation folder of its own for this mode (its finished folds are reused: never point it at a plain recipe\'s folder)')
+    p.add_argument('--folds', type=int, default=5)
+    a = p.parse_args()
+    extra, histo_tfms = {'gray': Gray, 'std': Std}[a.mode], bcc_nb.train.histo_tfms
+    def with_extra(*args, **kw):
+        item_tfms, batch_tfms = histo_tfms(*args, **kw)
+        return item_tfms, batch_tfms + [extra()]
+    bcc_nb.train.histo_tfms = with_extra   # what train_classifier builds its loaders with; evaluation reuses the loaders' transforms
+    cfg = replace(TrainConfig(), size=128, epochs=12, pretrained=False, arch=a.arch)
+    cv = cross_validate(a.data, cfg, out=a.out, folds=a.folds)
+    m, ci = cv.pooled.metrics, cv.pooled.ci
+    print(f"{a.out}: pooled ROC-AUC {m['roc_auc']:.3f} ({ci['roc_auc'][0]:.3f}-{ci['roc_auc'][1]:.3f}), accuracy {m['accuracy']:.3f}, "
+          f"folds {[round(v, 3) for v in cv.fold_metrics.roc_auc]}")
+
+
+if __name__ == '__main__':
+    main()
