@@ -1,4 +1,4 @@
-"""Do the models lean on colour that does not carry over to new patients? Cross-validate a recipe on inputs without it.
+"""How much of what the models carry over to new patients is colour? Cross-validate a recipe on inputs without it.
 
 Two input changes, each added as the last batch transform (training and scoring alike) of an otherwise unchanged recipe:
 
