@@ -15,13 +15,15 @@ The folds are the quality benchmark's (5 patient-grouped folds, 128 px, 12 epoch
 it is not in the fold models' config.json or model.json: `bcc-predict` on a fold model would score it without the change.
 These models are for this measurement only.
 """
-import argparse
+import argparse, json
+from pathlib import Path
 import torch
 from fastai.vision.all import Transform, TensorImage
 
 import bcc_nb.train
 from bcc_nb.config import TrainConfig, replace
 from bcc_nb.crossval import cross_validate
+from bcc_nb.runs import RunFolder
 
 
 class Gray(Transform):
@@ -45,18 +47,29 @@ def main():
     p.add_argument('data', help='data with patient ids, e.g. ../shared/data/breakhis-dev')
     p.add_argument('--mode', choices=('gray', 'std'), required=True)
     p.add_argument('--arch', default='densenet201')
-    p.add_argument('--out', required=True, help='a cross-validation folder of its own for this mode (its finished folds are reused: never point it at a plain recipe\'s folder)')
+    p.add_argument('--out', required=True, help='a new folder, or one this script made with the same --mode (its finished folds are reused)')
     p.add_argument('--folds', type=int, default=5)
     a = p.parse_args()
+    out = Path(a.out); marker = out/'colour_free.json'   # the mode is in no config.json: without this, a plain recipe's folds would be reused as this mode's
+    if marker.is_file():
+        if (made := json.loads(marker.read_text()).get('mode')) != a.mode:
+            raise SystemExit(f"{out} holds a --mode {made} cross-validation: choose another --out for --mode {a.mode}.")
+    elif RunFolder(out).state() not in ('missing', 'empty'):
+        raise SystemExit(f"{out} was not made by this script (it has no colour_free.json): its folds would be reused as if trained "
+                         f"with --mode {a.mode}. Choose a new folder for --out; nothing was changed.")
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        marker.write_text(json.dumps(dict(mode=a.mode, arch=a.arch)))
+        RunFolder(out).note_written(marker)   # bcc_nb's record of what it wrote: the folder stays a bcc_nb run folder
     extra, histo_tfms = {'gray': Gray, 'std': Std}[a.mode], bcc_nb.train.histo_tfms
     def with_extra(*args, **kw):
         item_tfms, batch_tfms = histo_tfms(*args, **kw)
         return item_tfms, batch_tfms + [extra()]
     bcc_nb.train.histo_tfms = with_extra   # what train_classifier builds its loaders with; evaluation reuses the loaders' transforms
     cfg = replace(TrainConfig(), size=128, epochs=12, pretrained=False, arch=a.arch)
-    cv = cross_validate(a.data, cfg, out=a.out, folds=a.folds)
+    cv = cross_validate(a.data, cfg, out=out, folds=a.folds)
     m, ci = cv.pooled.metrics, cv.pooled.ci
-    print(f"{a.out}: pooled ROC-AUC {m['roc_auc']:.3f} ({ci['roc_auc'][0]:.3f}-{ci['roc_auc'][1]:.3f}), accuracy {m['accuracy']:.3f}, "
+    print(f"{out}: pooled ROC-AUC {m['roc_auc']:.3f} ({ci['roc_auc'][0]:.3f}-{ci['roc_auc'][1]:.3f}), accuracy {m['accuracy']:.3f}, "
           f"folds {[round(v, 3) for v in cv.fold_metrics.roc_auc]}")
 
 
