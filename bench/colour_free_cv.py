@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from fastai.vision.all import Transform, TensorImage
 
-import bcc_nb.train
+import bcc_nb.train, bcc_nb.runs
 from bcc_nb.config import TrainConfig, replace
 from bcc_nb.crossval import cross_validate
 from bcc_nb.runs import RunFolder
@@ -65,7 +65,8 @@ def main():
     def with_extra(*args, **kw):
         item_tfms, batch_tfms = histo_tfms(*args, **kw)
         return item_tfms, batch_tfms + [extra()]
-    bcc_nb.train.histo_tfms = with_extra   # what train_classifier builds its loaders with; evaluation reuses the loaders' transforms
+    # train_classifier builds its loaders with bcc_nb.train's; a fold trained but not yet scored is reloaded with bcc_nb.runs's
+    bcc_nb.train.histo_tfms = bcc_nb.runs.histo_tfms = with_extra
     cfg = replace(TrainConfig(), size=128, epochs=12, pretrained=False, arch=a.arch)
     cv = cross_validate(a.data, cfg, out=out, folds=a.folds)
     m, ci = cv.pooled.metrics, cv.pooled.ci
