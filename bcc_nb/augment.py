@@ -16,10 +16,10 @@ from fastai.vision.all import (Transform, TensorImage, PILImage, RandomCrop, aug
 from .data import HistoImage
 
 # %% auto #0
-__all__ = ['PATCH_VIEW', 'RGB_FROM_HED', 'HED_FROM_RGB', 'resize_short', 'FieldResize', 'ResizeShort', 'ResizeWhole',
-           'ResizeScale', 'field_resize', 'resize_from_key', 'default_item_tfms', 'patch_grid', 'rgb_to_hed',
-           'hed_to_rgb', 'HEDJitter', 'ScaleJitter', 'stain_reference', 'StainNormalize', 'histo_tfms', 'dihedral_view',
-           'undo_dihedral_view', 'dihedral_views', 'dihedral_tta']
+__all__ = ['PATCH_VIEW', 'RGB_FROM_HED', 'HED_FROM_RGB', 'MACENKO_REFERENCE', 'resize_short', 'FieldResize', 'ResizeShort',
+           'ResizeWhole', 'ResizeScale', 'field_resize', 'resize_from_key', 'default_item_tfms', 'patch_grid',
+           'rgb_to_hed', 'hed_to_rgb', 'HEDJitter', 'ScaleJitter', 'stain_reference', 'StainNormalize', 'histo_tfms',
+           'dihedral_view', 'undo_dihedral_view', 'dihedral_views', 'dihedral_tta']
 
 # %% ../nbs/01_augment.ipynb #6fd60630
 def resize_short(im:Image.Image, size:int)->Image.Image:
@@ -146,6 +146,9 @@ class ScaleJitter(Transform):
         return TensorImage(torch.nn.functional.grid_sample(x, grid, mode='bilinear', padding_mode='border', align_corners=False))
 
 # %% ../nbs/01_augment.ipynb #75a1a7af
+MACENKO_REFERENCE = dict(HERef=[[0.5626, 0.2159], [0.7201, 0.8012], [0.4062, 0.5581]], maxCRef=[1.9705, 1.0308])
+"The standard Macenko reference (torchstain's default, from the widely used `normalizeStaining.m`): H and E stain vectors (columns) and their 99th-percentile concentrations."
+
 def stain_reference(target,                # Reference image: a path or a PIL image
                     method:str='macenko',  # 'macenko' or 'reinhard'
                    )->dict:                # The fitted reference, as plain numbers
@@ -166,13 +169,15 @@ def stain_reference(target,                # Reference image: a path or a PIL im
 class StainNormalize(Transform):
     "Map each image onto the stain of a reference (Macenko or Reinhard, via torchstain)."
     order = 0  # after the resize, before the crop
-    def __init__(self, target=None,               # Reference image (a path or PIL image), or
+    def __init__(self, target=None,               # Reference image (a path or PIL image); none, with macenko: `MACENKO_REFERENCE`; or
                  method:str='macenko',            # 'macenko' or 'reinhard'
                  reference:dict|None=None):       # ... its fitted parameters, from `stain_reference`
         from torchstain.numpy.normalizers import NumpyMacenkoNormalizer, NumpyReinhardNormalizer
-        if reference is None:
-            if target is None: raise ValueError("StainNormalize needs a reference image (target) or its parameters (reference).")
-            reference = stain_reference(target, method)
+        if reference is None and target is None:
+            if method != 'macenko': raise ValueError(f"{method} stain normalisation needs a reference image (target) or its parameters "
+                                                     "(reference); only macenko has a standard reference to fall back on.")
+            reference = MACENKO_REFERENCE   # no image to choose: every image is mapped to the standard H&E stain
+        elif reference is None: reference = stain_reference(target, method)
         self.method, self.reference = method, reference
         self.target = Path(target).name if isinstance(target, (str, Path)) else None
         self.norm = NumpyMacenkoNormalizer() if method == 'macenko' else NumpyReinhardNormalizer()
@@ -199,15 +204,13 @@ def histo_tfms(size:int=128,            # Side of the square crop the model sees
                max_hue:float=0.03,      # Hue jitter strength
                hed_sigma:float=0.05,    # H&E stain jitter strength (0: none); 0.05 is "light", 0.2 "strong"
                stain_normalize:str|StainNormalize|None=None, # 'macenko' or 'reinhard' to normalise stains to `stain_target`, or a `StainNormalize`
-               stain_target=None,       # Reference image for stain normalisation
+               stain_target=None,       # Reference image for stain normalisation (macenko without one: the standard reference)
                normalize:bool=True,     # Normalise with the backbone's statistics (ImageNet's by default); False: pixels in [0, 1]
                stats:tuple=imagenet_stats, # (mean, std) the backbone was trained with, e.g. from `backbone_stats`
               )->tuple:                 # (item_tfms, batch_tfms) for `image_dataloaders`
     "Histology-friendly augmentation: resize and crop, the 8 dihedral symmetries, zoom, stain and colour jitter."
     item_tfms = default_item_tfms(size, field, scale, view)   # random crop when training, centre crop when validating
-    if isinstance(stain_normalize, str):
-        if stain_target is None: raise ValueError("stain_normalize needs a reference image: pass stain_target.")
-        stain_normalize = StainNormalize(stain_target, stain_normalize)
+    if isinstance(stain_normalize, str): stain_normalize = StainNormalize(stain_target, stain_normalize)
     if stain_normalize: item_tfms.insert(1, stain_normalize)
     batch_tfms = aug_transforms(do_flip=True, flip_vert=True, max_rotate=0., max_zoom=max_zoom, max_lighting=max_lighting,
                                 p_lighting=0.75 if max_lighting else 0., max_warp=0.)

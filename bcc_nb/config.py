@@ -96,8 +96,8 @@ class TrainConfig:
     max_hue:Annotated[float, Range(0, 0.5)]=0.03    # Hue jitter strength (0: none)
     hed_sigma:Annotated[float, Range(0, 1)]=0.05    # H&E stain jitter strength (0: none; 0.05 light, 0.2 strong)
     normalize:bool=True                             # Normalise with the backbone's statistics (--no-normalize: pixels in [0, 1], as the 2019 reference)
-    stain_normalize:Annotated[str|None, OneOf((None, 'macenko', 'reinhard'))]=None  # macenko or reinhard: normalise every image to --stain-target's stain
-    stain_target:str|None=None                      # Reference image for --stain-normalize
+    stain_normalize:Annotated[str|None, OneOf((None, 'macenko', 'reinhard'))]=None  # macenko or reinhard: normalise every image to --stain-target's stain (macenko without one: the standard H&E stain)
+    stain_target:str|None=None                      # Reference image for --stain-normalize (optional with macenko)
     # the model
     arch:str='densenet201'                          # torchvision or timm backbone, e.g. densenet201, resnet50, convnext_tiny, efficientnet_b0
     head:Annotated[str, OneOf(('reference', 'fastai'))]='reference'  # reference (the 2019 head) or fastai (fastai's default head)

@@ -51,9 +51,13 @@ ABLATIONS = {
     'keep_best': dict(keep='best'),
     'keep_last': dict(keep='last'),
     'plateau_1e-4': dict(schedule='plateau', lr=1e-4),
+    'lr_3e-4': dict(lr=3e-4),   # one-cycle's peak learning rate, a third of the default's
+    'lr_3e-3': dict(lr=3e-3),   # and three times it
+    'macenko': dict(stain_normalize='macenko'),   # every image mapped to the standard H&E stain (Macenko), in training and scoring
     'clip_1': dict(clip=1.),
     'patient_balance': dict(balance='patients'),
     'view_3': dict(view=3.),   # smaller patches: 3 to the image's shorter side instead of 1.8 (more detail, less context; 3x5 at test time)
+    'view_1_3': dict(view=1.3),   # larger ones: 1.3 to the shorter side (more of the field per patch, less detail; 2x2 at test time)
     'mixup': dict(mixup=0.4),   # train on blends of two images and their labels
     'label_smoothing': dict(label_smoothing=0.1),
     'crop_keras_scale_jitter': dict(CENTRE_CROP, zoom_range=2., max_rotate=90.),
@@ -67,9 +71,11 @@ ABLATIONS = {
 }
 "Variants of the default recipe, one change each (and the two that helped most, together), to measure what each difference is worth; those named `resnet18_...` change it on the ResNet-18 backbone, three times cheaper to cross-validate on a CPU."
 ABLATIONS |= {f'resnet18_{k}': dict(ABLATIONS[k], arch='resnet18') for k in ('whole_field', 'no_colour_jitter', 'view_3', 'mixup', 'label_smoothing',
-                                                                      'no_normalize', 'keep_last')}
+                                                                      'no_normalize', 'keep_last', 'view_1_3', 'patient_balance',
+                                                                      'lr_3e-4', 'lr_3e-3', 'macenko')}
 # a replicate with another seed: other folds (the patients are grouped anew), other initial weights, batches and augmentation
-ABLATIONS |= {'resnet18_seed_1': dict(ABLATIONS['arch_resnet18'], seed=1), 'resnet18_label_smoothing_seed_1': dict(ABLATIONS['resnet18_label_smoothing'], seed=1)}
+ABLATIONS |= {'resnet18_seed_1': dict(ABLATIONS['arch_resnet18'], seed=1)} | {
+    f'{k}_seed_1': dict(ABLATIONS[k], seed=1) for k in ('resnet18_label_smoothing', 'resnet18_macenko')}
 
 # %% ../nbs/06a_quality.ipynb #ad8d7f64
 def recipe_scores(cv:CrossValidation)->dict:

@@ -15,13 +15,13 @@ The folds are the quality benchmark's (5 patient-grouped folds, 128 px, 12 epoch
 it is not in the fold models' config.json or model.json: `bcc-predict` on a fold model would score it without the change.
 These models are for this measurement only.
 """
-import argparse, json
+import argparse, functools, json
 from pathlib import Path
 import torch
 from fastai.vision.all import Transform, TensorImage
 
 import bcc_nb.train, bcc_nb.runs
-from bcc_nb.config import TrainConfig, replace
+from bcc_nb.config import TrainConfig, args_for, replace
 from bcc_nb.crossval import cross_validate
 from bcc_nb.runs import RunFolder
 
@@ -62,12 +62,14 @@ def main():
         marker.write_text(json.dumps(dict(mode=a.mode, arch=a.arch)))
         RunFolder(out).note_written(marker)   # bcc_nb's record of what it wrote: the folder stays a bcc_nb run folder
     extra, histo_tfms = {'gray': Gray, 'std': Std}[a.mode], bcc_nb.train.histo_tfms
+    @functools.wraps(histo_tfms)   # its signature: bcc_nb passes a recipe only the settings a function names (`args_for`)
     def with_extra(*args, **kw):
         item_tfms, batch_tfms = histo_tfms(*args, **kw)
         return item_tfms, batch_tfms + [extra()]
     # train_classifier builds its loaders with bcc_nb.train's; a fold trained but not yet scored is reloaded with bcc_nb.runs's
     bcc_nb.train.histo_tfms = bcc_nb.runs.histo_tfms = with_extra
     cfg = replace(TrainConfig(), size=128, epochs=12, pretrained=False, arch=a.arch)
+    assert args_for(cfg, with_extra) == args_for(cfg, histo_tfms), "the wrapper must take the recipe's view and augmentation settings"
     cv = cross_validate(a.data, cfg, out=out, folds=a.folds)
     m, ci = cv.pooled.metrics, cv.pooled.ci
     print(f"{out}: pooled ROC-AUC {m['roc_auc']:.3f} ({ci['roc_auc'][0]:.3f}-{ci['roc_auc'][1]:.3f}), accuracy {m['accuracy']:.3f}, "

@@ -67,10 +67,24 @@ def test_fastai_head_stain_normalisation_and_jitter_round_trip(tiny_demo, tmp_pa
     with learn2.no_bar(): p2, _ = learn2.get_preds(dl=learn2.dls.valid)
     assert torch.allclose(p1, p2, atol=1e-5)
 
-def test_stain_normalize_needs_a_target(tiny_demo, tmp_path):
+def test_reinhard_needs_a_target(tiny_demo, tmp_path):
     import pytest
-    with pytest.raises(ValueError, match='needs a reference image'):
-        train_classifier(tiny_demo, out=tmp_path/'x', size=32, epochs=1, stain_normalize='macenko', quiet=True)
+    with pytest.raises(ValueError, match='reinhard stain normalisation needs a reference image'):
+        train_classifier(tiny_demo, out=tmp_path/'x', size=32, epochs=1, stain_normalize='reinhard', quiet=True)
+    assert not (tmp_path/'x').exists()
+
+def test_macenko_without_a_target_uses_the_standard_reference(tiny_demo, tmp_path):
+    "No image to choose: the run records the standard H&E reference, and a reload normalises and predicts the same."
+    from bcc_nb.augment import MACENKO_REFERENCE
+    out = tmp_path/'mac'
+    learn = train_classifier(tiny_demo, out=out, size=32, bs=4, epochs=1, quiet=True, stain_normalize='macenko')
+    meta = json.loads((out/'model.json').read_text())
+    assert meta['stain_normalize'] == dict(method='macenko', reference=MACENKO_REFERENCE, target=None)
+    with learn.no_bar(): p1, _ = learn.get_preds(dl=learn.dls.valid)
+    learn2 = load_run(out)
+    assert 'StainNormalize' in [type(t).__name__ for t in learn2.dls.valid.after_item.fs]
+    with learn2.no_bar(): p2, _ = learn2.get_preds(dl=learn2.dls.valid)
+    assert torch.allclose(p1, p2, atol=1e-5)
 
 
 def test_patient_bootstrap_resamples_whole_patients():
