@@ -174,8 +174,8 @@ class StainNormalize(Transform):
                  reference:dict|None=None):       # ... its fitted parameters, from `stain_reference`
         from torchstain.numpy.normalizers import NumpyMacenkoNormalizer, NumpyReinhardNormalizer
         if reference is None and target is None:
-            if method != 'macenko': raise ValueError(f"{method} stain normalisation needs a reference image (target) or its parameters "
-                                                     "(reference); only macenko has a standard reference to fall back on.")
+            if method != 'macenko': raise ValueError(f"{method} stain normalisation needs a reference image: pass stain_target "
+                                                     "(bcc-train --stain-target REF.png). Only macenko has a standard reference to use without one.")
             reference = MACENKO_REFERENCE   # no image to choose: every image is mapped to the standard H&E stain
         elif reference is None: reference = stain_reference(target, method)
         self.method, self.reference = method, reference
