@@ -6,6 +6,7 @@ Docs: https://bcc-nb.github.io/bcc_nb/augment.html.md"""
 
 # %% ../nbs/01_augment.ipynb #ccb750a3
 from __future__ import annotations
+import hashlib, json
 from pathlib import Path
 
 import numpy as np
@@ -182,10 +183,13 @@ class StainNormalize(Transform):
         self.target = Path(target).name if isinstance(target, (str, Path)) else None
         self.norm = NumpyMacenkoNormalizer() if method == 'macenko' else NumpyReinhardNormalizer()
         for k, v in reference.items(): setattr(self.norm, k, np.asarray(v, dtype=np.float64 if method == 'macenko' else np.float32))
+        digest = hashlib.md5(json.dumps(dict(method=method, reference=reference), sort_keys=True).encode()).hexdigest()[:10]
+        self.key = f'{method}-{digest}'   # names its normalised copies in the cache, as `FieldResize.key` does
 
     def to_dict(self)->dict: return dict(method=self.method, reference=self.reference, target=self.target)
 
     def encodes(self, x:PILImage):
+        if x.info.get('bcc_stain') == self.key: return x   # a cached copy this normalisation already made
         a = np.asarray(x)
         try: out = self.norm.normalize(a, stains=False)[0] if self.method == 'macenko' else self.norm.normalize(a)
         except Exception: return x  # a field with too little stain to estimate (e.g. mostly background): keep it

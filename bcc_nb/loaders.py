@@ -15,11 +15,11 @@ import torch
 from PIL import Image, PngImagePlugin
 from fastcore.parallel import parallel
 from fastai.vision.all import (DataBlock, TransformBlock, CategoryBlock, ColReader, IndexSplitter, IntToFloatTensor,
-                               DataLoaders, L, noop)
+                               DataLoaders, L, noop, PILImage)
 
 from .data import HistoImage
 from .datasets import ImageSet, read_image_set
-from .augment import FieldResize, ResizeShort, resize_short, resize_from_key, default_item_tfms
+from .augment import FieldResize, ResizeShort, StainNormalize, resize_short, resize_from_key, default_item_tfms
 
 # %% auto #0
 __all__ = ['default_cache_dir', 'make_copy', 'resized_copies', 'load_image', 'cache_folder', 'HistoDataLoaders',
@@ -45,14 +45,18 @@ def _copy_is_whole(f:Path)->bool:
     except OSError: return False
 
 # %% ../nbs/01a_loaders.ipynb #1663e6e6
-def make_copy(src:str|Path, dest:str|Path, resize:FieldResize|int)->Path:
-    "Write the copy of `src` made by the resize step `resize` (an int: shorter side to it) to `dest`, atomically."
+def make_copy(src:str|Path, dest:str|Path, resize:FieldResize|int,
+              stain:StainNormalize|None=None, # Stain normalisation after the resize, if the copies are to be normalised
+             )->Path:
+    "Write the copy of `src` made by the resize step `resize` (an int: shorter side to it), then `stain`, to `dest`, atomically."
     dest = Path(dest)
     resize = ResizeShort(resize) if isinstance(resize, int) else resize
     small = resize.resize(HistoImage.create(src))
+    if stain is not None: small = stain(PILImage.create(np.asarray(small)))
     tmp = dest.with_name(f'.{dest.name}.{os.getpid()}.{id(dest)}.tmp')
     mark = PngImagePlugin.PngInfo()
     mark.add_text('bcc_resized', resize.key)   # the resize step skips an image it already made
+    if stain is not None: mark.add_text('bcc_stain', stain.key)   # and so does the normalisation
     try:
         small.save(tmp, format='png', compress_level=1, pnginfo=mark)
         os.replace(tmp, dest)   # atomic: parallel runs never read half a file
@@ -65,17 +69,19 @@ def resized_copies(df:pd.DataFrame,         # Manifest with `path` and `md5` col
                    resize:FieldResize|int,  # The resize step (an int: the shorter side, `ResizeShort`)
                    cache_dir:str|Path|None=None, # Default: `default_cache_dir()`
                    n_workers:int|None=None, # Threads making missing copies; default: one per CPU core
+                   stain:StainNormalize|None=None, # Stain normalisation after the resize (copies in KEY_STAINKEY/)
                   )->list:                  # The copies' paths, in the manifest's order
-    "Copies of the images made by the resize step, made once (and remade if damaged), kept under their checksum."
+    "Copies of the images made by the resize step (and stain normalisation), made once (and remade if damaged), kept under their checksum."
     resize = ResizeShort(resize) if isinstance(resize, int) else resize
-    d = Path(cache_dir or default_cache_dir())/resize.key
+    d = Path(cache_dir or default_cache_dir())/(resize.key + (f'_{stain.key}' if stain is not None else ''))
     d.mkdir(parents=True, exist_ok=True)
     out = [d/f'{md5}.png' for md5 in df.md5]
     todo = {f: p for p, f in zip(df.path, out) if not _copy_is_whole(f)}
-    if todo: parallel(_make_copy, list(todo.items()), resize=resize, threadpool=True, n_workers=n_workers or os.cpu_count(), progress=False)
+    if todo: parallel(_make_copy, list(todo.items()), resize=resize, stain=stain, threadpool=True,
+                      n_workers=n_workers or os.cpu_count(), progress=False)
     return list(map(str, out))
 
-def _make_copy(dest_src, resize): return make_copy(dest_src[1], dest_src[0], resize)
+def _make_copy(dest_src, resize, stain=None): return make_copy(dest_src[1], dest_src[0], resize, stain)
 
 # %% ../nbs/01a_loaders.ipynb #05d0a6a8
 def load_image(row):   # no type annotations: fastai would take them for the item's type in `test_dl`
@@ -84,19 +90,24 @@ def load_image(row):   # no type annotations: fastai would take them for the ite
     if not isinstance(copy, str): return HistoImage.create(row['path'])
     try: return HistoImage.create(copy)
     except Exception:   # a damaged copy: remake it (copies live in CACHE/KEY/md5.png)
-        return HistoImage.create(make_copy(row['path'], copy, resize_from_key(Path(copy).parent.name)))
+        key = Path(copy).parent.name
+        if '_' in key:   # a normalised copy (KEY_STAINKEY): read the original (the item transforms redo both steps),
+            Path(copy).unlink(missing_ok=True)   # and drop the copy so that the next loaders remake it
+            return HistoImage.create(row['path'])
+        return HistoImage.create(make_copy(row['path'], copy, resize_from_key(key)))
 
 # %% ../nbs/01a_loaders.ipynb #7be72a5f
 def cache_folder(cache, item_tfms)->tuple:
-    "(cache folder, resize step) to read copies from (`cache`: None for automatic, True, False, or a folder), or (None, None)."
+    "(cache folder, resize step, stain normalisation or None) to read copies from (`cache`: None for automatic, True, False, or a folder), or Nones."
     tfms = sorted(item_tfms, key=lambda t: getattr(t, 'order', 0))
     step = tfms[0] if tfms and isinstance(tfms[0], FieldResize) else None
-    if cache is False or cache is None and step is None: return None, None
+    if cache is False or cache is None and step is None: return None, None, None
     if step is None:
         warnings.warn("The item transforms do not start with a resize step (ResizeShort, ResizeWhole, ResizeScale), so there "
                       "is nothing to cache: the originals are read. Use the default item transforms or histo_tfms.")
-        return None, None
-    return (default_cache_dir() if cache in (None, True) else Path(cache)), step
+        return None, None, None
+    stain = tfms[1] if len(tfms) > 1 and isinstance(tfms[1], StainNormalize) else None   # deterministic too: cached with it
+    return (default_cache_dir() if cache in (None, True) else Path(cache)), step, stain
 
 # %% ../nbs/01a_loaders.ipynb #7329ec15
 class HistoDataLoaders(DataLoaders):
@@ -108,9 +119,9 @@ class HistoDataLoaders(DataLoaders):
 # %% ../nbs/01a_loaders.ipynb #9aa9ce11
 def _with_copies(fit_df:pd.DataFrame, cache, item_tfms)->tuple:
     "The rows with a `load_path` column of resized copies where the cache applies, and the cache folder (or None)."
-    cache_dir, step = cache_folder(cache, item_tfms)
+    cache_dir, step, stain = cache_folder(cache, item_tfms)
     if not cache_dir: return fit_df, None
-    try: return fit_df.assign(load_path=resized_copies(fit_df, step, cache_dir)), cache_dir
+    try: return fit_df.assign(load_path=resized_copies(fit_df, step, cache_dir, stain=stain)), cache_dir
     except OSError as e:
         if cache is not None: raise
         warnings.warn(f"Reading the original images: the resized copies cannot be written ({e}). Pass cache=False "

@@ -2,6 +2,7 @@
 import json
 from pathlib import Path
 import numpy as np, pandas as pd, torch
+from PIL import Image
 from bcc_nb.train import train_classifier
 from bcc_nb.runs import load_run, load_model_files
 from bcc_nb.evaluate import evaluate_learner
@@ -80,6 +81,9 @@ def test_macenko_without_a_target_uses_the_standard_reference(tiny_demo, tmp_pat
     learn = train_classifier(tiny_demo, out=out, size=32, bs=4, epochs=1, quiet=True, stain_normalize='macenko')
     meta = json.loads((out/'model.json').read_text())
     assert meta['stain_normalize'] == dict(method='macenko', reference=MACENKO_REFERENCE, target=None)
+    cache = Path(json.loads((out/'config.json').read_text())['cache_dir'])   # normalised once, into the cache, and marked
+    copies = list(cache.glob('*_macenko-*/*.png'))
+    assert copies and all(Image.open(c).info.get('bcc_stain', '').startswith('macenko-') for c in copies), copies
     with learn.no_bar(): p1, _ = learn.get_preds(dl=learn.dls.valid)
     learn2 = load_run(out)
     assert 'StainNormalize' in [type(t).__name__ for t in learn2.dls.valid.after_item.fs]
