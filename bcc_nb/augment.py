@@ -6,7 +6,7 @@ Docs: https://bcc-nb.github.io/bcc_nb/augment.html.md"""
 
 # %% ../nbs/01_augment.ipynb #ccb750a3
 from __future__ import annotations
-import hashlib, json
+import hashlib, json, warnings
 from pathlib import Path
 
 import numpy as np
@@ -191,8 +191,12 @@ class StainNormalize(Transform):
     def encodes(self, x:PILImage):
         if x.info.get('bcc_stain') == self.key: return x   # a cached copy this normalisation already made
         a = np.asarray(x)
-        try: out = self.norm.normalize(a, stains=False)[0] if self.method == 'macenko' else self.norm.normalize(a)
+        try:
+            with warnings.catch_warnings(), np.errstate(divide='ignore', invalid='ignore'):   # torchstain's maths on fields with
+                warnings.simplefilter('ignore', RuntimeWarning)                               # little stain: handled below
+                out = self.norm.normalize(a, stains=False)[0] if self.method == 'macenko' else self.norm.normalize(a)
         except Exception: return x  # a field with too little stain to estimate (e.g. mostly background): keep it
+        if not np.isfinite(out).all(): return x
         return PILImage.create(np.clip(out, 0, 255).astype(np.uint8))
 
 # %% ../nbs/01_augment.ipynb #f56d12ae
