@@ -72,6 +72,7 @@ def table_manifest(table,  # A CSV file or DataFrame with `path` and `label` col
     if (df.path.str.strip() == '').any(): raise ValueError(f"{src}: line(s) {_lines(df.index[df.path.str.strip() == ''], src)} have no path.")
     base = Path(table).absolute().parent if not isinstance(table, pd.DataFrame) else Path.cwd()   # CSV paths are relative to the CSV
     df['path'] = [str(base/p) for p in df.path]
+    df = df.drop(columns='load_path', errors='ignore')   # bcc_nb's own column, its cached copies: the loader may remake or remove those files
     group = next((c for c in ('case', 'patient', 'group') if c in df), None)
     if group: df['case'] = df[group].astype(str)
     if 'split' in df:

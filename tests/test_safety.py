@@ -282,3 +282,19 @@ def test_fuzz_manifest_tables(rows):
     try: out = table_manifest(df)
     except ValueError: return
     assert {'path', 'label'} <= set(out.columns)
+
+
+def test_a_manifest_load_path_column_never_reaches_the_user_files(tiny_demo, tmp_path):
+    "`load_path` is bcc_nb's column for its own cached copies: one in a user's table is dropped, so an undecodable file it names is neither read, remade nor removed."
+    from bcc_nb.datasets import read_image_set
+    from bcc_nb.loaders import image_dataloaders
+    files = sorted(Path(tiny_demo).rglob('*.png'))
+    mine = tmp_path/'my_files'; mine.mkdir()
+    broken = mine/'broken.png'; broken.write_bytes(b'not a png')
+    pd.DataFrame(dict(path=[str(f) for f in files], label=['malignant' if '_M_' in f.name else 'benign' for f in files],
+                      patient=[f.name.split('-')[2] for f in files], load_path=str(broken))).to_csv(tmp_path/'m.csv', index=False)
+    images = read_image_set(tmp_path/'m.csv', 'binary', 0.25, 42, None, None, 0, False, None)
+    assert 'load_path' not in images.manifest
+    dls = image_dataloaders(images, size=32, bs=4, cache=False)
+    assert dls.one_batch()[0].shape == (4, 3, 32, 32)
+    assert broken.read_bytes() == b'not a png'
