@@ -107,6 +107,7 @@ class TrainConfig:
     bs:Annotated[int, Range(1, 4096)]=16            # Batch size (per GPU when several are used)
     epochs:Annotated[int, Range(1, 10000)]=5        # Epochs in all (with fine_tune, the frozen one included)
     lr:Annotated[float, Range(1e-15, 10)]=1e-3       # Peak learning rate (fine_tune: the head's)
+    wd:Annotated[float, Range(0, 10)]=0.01          # Weight decay, decoupled as in AdamW (none on biases and norm layers; not in the --cached-head phase)
     schedule:Annotated[str, Decided, OneOf(SCHEDULES)]='auto'  # fine_tune, one_cycle or plateau; auto: fine_tune from ImageNet weights, else one_cycle
     freeze_epochs:Annotated[int, Range(0, 10000)]=1   # fine_tune: epochs that train only the head
     cached_head:bool=False                          # fine_tune: train the head on body features computed once (much faster)

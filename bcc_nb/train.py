@@ -169,7 +169,7 @@ def training_learner(dls, cfg:TrainConfig, path:Path, verbose:bool=True)->tuple:
         raise ValueError(f"'fine_tune' trains `freeze_epochs` frozen epochs out of `epochs`: need 0 < {cfg.freeze_epochs} < {cfg.epochs}.")
     has_valid = len(dls.valid_ds) > 0
     learn = classifier_learner(dls, cfg.arch, cfg.pretrained, cfg.weights, verbose=verbose, head=cfg.head, path=path,
-                               model_dir='checkpoints', loss_func=loss_func, metrics=None if has_valid else [])
+                               model_dir='checkpoints', loss_func=loss_func, metrics=None if has_valid else [], wd=cfg.wd)
     names = metric_names(learn)
     monitor = cfg.monitor or ('roc_auc_score' if dls.c == 2 else 'valid_loss')
     if has_valid and monitor not in names: raise ValueError(f"monitor must be one of {names}, not {monitor!r}")

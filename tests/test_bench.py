@@ -47,3 +47,27 @@ def test_paired_auc_compares_two_cross_validations_on_the_same_patients(tmp_path
     assert r['auc_a'] == 1.0 and r['diff'] > 0.2 and 0 < r['ci'][0] < r['ci'][1] and r['p_a_better'] > 0.95
     same = pa.paired_auc(tmp_path/'a', tmp_path/'a', n_boot=50)
     assert same['diff'] == 0 and same['ci'] == [0.0, 0.0]
+
+
+def test_ensemble_cv_averages_out_of_fold_predictions_and_refuses_other_folds(tmp_path):
+    "bench/ensemble_cv.py: each image's P(malignant) averaged over recipes scored on the same folds; other folds are refused."
+    import sys, numpy as np
+    case = np.repeat([f'p{i}' for i in range(6)], 3)
+    true = np.where(np.repeat(np.arange(6) < 3, 3), 'benign', 'malignant')
+    names = [f'SOB_x-{c}-100-{j:03d}.png' for c, j in zip(case, np.tile(np.arange(3), 6))]
+    def cv(name, prob, fold):
+        d = pd.DataFrame(dict(path=['/data/' + n for n in names], md5=[f'm{i}' for i in range(len(names))], case=case, true=true,
+                              prob_malignant=prob, prob_benign=1 - prob, pred='benign', split='valid'))
+        for i in range(3): (tmp_path/name/f'fold{i}').mkdir(parents=True); d[fold == i].to_csv(tmp_path/name/f'fold{i}'/'predictions.csv', index=False)
+        d.to_csv(tmp_path/name/'predictions.csv', index=False)
+    fold = np.repeat([0, 1, 2, 0, 1, 2], 3)   # one benign and one malignant patient per fold
+    pa, pb = np.linspace(0.1, 0.9, 18), np.linspace(0.9, 0.1, 18)
+    cv('a', pa, fold); cv('b', pb, fold); cv('c', pa, np.roll(fold, 3))
+    r = subprocess.run([sys.executable, 'bench/ensemble_cv.py', str(tmp_path/'a'), str(tmp_path/'b'), '--out', str(tmp_path/'ens')],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert 'mean of the 2' in r.stdout and r.stdout.count('pooled') == 3
+    ens = pd.read_csv(tmp_path/'ens'/'predictions.csv')
+    assert np.allclose(ens.prob_malignant, (pa + pb)/2) and len(ens) == 18 and (ens.fold.values == fold).all()
+    bad = subprocess.run([sys.executable, 'bench/ensemble_cv.py', str(tmp_path/'a'), str(tmp_path/'c')], capture_output=True, text=True, timeout=300)
+    assert bad.returncode != 0 and 'other folds' in bad.stderr

@@ -1,0 +1,53 @@
+"""Does averaging several recipes help on unseen patients? An ensemble of cross-validations' out-of-fold predictions.
+
+Each image's P(malignant) is averaged over the recipes, all scored by models that never saw its patient; the
+recipes must have grouped the patients into the same folds (the same seed; checked), so the ensemble is itself
+a fair out-of-fold score. Prints each recipe's and the ensemble's pooled and per-fold image ROC-AUC, and with
+`--out` writes the ensemble's `predictions.csv`, which `bench/paired_auc.py` compares with any single recipe.
+
+    python bench/ensemble_cv.py bench/quality/macenko bench/quality/resnet18_macenko bench/quality/resnet18_macenko_image
+"""
+import argparse
+from pathlib import Path
+
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+
+def out_of_fold(cv:Path)->pd.DataFrame:
+    "A cross-validation's pooled predictions, one row per image (indexed by file name), with the fold that scored it."
+    folds = sorted(cv.glob('fold[0-9]*'), key=lambda f: int(f.name[4:]))
+    if not (cv/'predictions.csv').exists() or not folds: raise SystemExit(f"{cv}: no predictions.csv and fold0, fold1, ... folders. Run bcc-quality or bcc-cv first.")
+    fold = pd.concat(pd.read_csv(f/'predictions.csv').query("split == 'valid'").assign(fold=int(f.name[4:])) for f in folds)
+    d = pd.read_csv(cv/'predictions.csv', dtype={'case': str})
+    d['fold'] = d.md5.map(fold.set_index('md5').fold)
+    return d.set_index(d.path.map(lambda p: Path(p).name))
+
+
+def scores(d:pd.DataFrame, p:pd.Series)->str:
+    y = d.true == 'malignant'
+    folds = ' '.join(f"{roc_auc_score(y[d.fold == i], p[d.fold == i]):.3f}" for i in sorted(d.fold.unique()))
+    return f"pooled {roc_auc_score(y, p):.3f}  accuracy {((p >= .5) == y).mean():.3f}  folds {folds}"
+
+
+def main():
+    a = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    a.add_argument('cvs', nargs='+', help='cross-validation folders (bcc-quality/bcc-cv outputs) on the same data and folds')
+    a.add_argument('--out', help='write the ensemble predictions.csv into this folder')
+    args = a.parse_args()
+    runs = {str(c): out_of_fold(Path(c)) for c in args.cvs}
+    first, d = next(iter(runs.items()))
+    for c, r in runs.items():
+        if set(r.index) != set(d.index): raise SystemExit(f"{c} scored other images than {first}: an ensemble needs the same data.")
+        if not (r.fold.loc[d.index] == d.fold).all(): raise SystemExit(f"{c} grouped the patients into other folds than {first} (another seed?).")
+    p = pd.concat({c: r.prob_malignant.loc[d.index] for c, r in runs.items()}, axis=1)
+    w = max(map(len, runs))
+    for c in runs: print(f"{c:{w}s}  {scores(d, p[c])}")
+    ens = p.mean(axis=1)
+    print(f"{'mean of the ' + str(len(runs)):{w}s}  {scores(d, ens)}")
+    if args.out:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        d.assign(prob_malignant=ens, prob_benign=1 - ens, pred=(ens >= .5).map({True: 'malignant', False: 'benign'})).to_csv(Path(args.out)/'predictions.csv', index=False)
+
+
+if __name__ == '__main__': main()
