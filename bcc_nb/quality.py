@@ -73,7 +73,7 @@ ABLATIONS = {
 "Variants of the default recipe, one change each (and the two that helped most, together), to measure what each difference is worth; those named `resnet18_...` change it on the ResNet-18 backbone, three times cheaper to cross-validate on a CPU."
 ABLATIONS |= {f'resnet18_{k}': dict(ABLATIONS[k], arch='resnet18') for k in ('whole_field', 'no_colour_jitter', 'view_3', 'mixup', 'label_smoothing',
                                                                       'no_normalize', 'keep_last', 'view_1_3', 'patient_balance',
-                                                                      'lr_3e-4', 'lr_3e-3', 'wd_0.1', 'macenko')}
+                                                                      'lr_3e-4', 'lr_3e-3', 'wd_0.1', 'clip_1', 'macenko')}
 # a replicate with another seed: other folds (the patients are grouped anew), other initial weights, batches and augmentation
 ABLATIONS |= {'resnet18_seed_1': dict(ABLATIONS['arch_resnet18'], seed=1)} | {
     f'{k}_seed_1': dict(ABLATIONS[k], seed=1) for k in ('resnet18_label_smoothing', 'resnet18_macenko')}
