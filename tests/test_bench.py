@@ -71,3 +71,10 @@ def test_ensemble_cv_averages_out_of_fold_predictions_and_refuses_other_folds(tm
     assert np.allclose(ens.prob_malignant, (pa + pb)/2) and len(ens) == 18 and (ens.fold.values == fold).all()
     bad = subprocess.run([sys.executable, 'bench/ensemble_cv.py', str(tmp_path/'a'), str(tmp_path/'c')], capture_output=True, text=True, timeout=300)
     assert bad.returncode != 0 and 'other folds' in bad.stderr
+    before = (tmp_path/'a'/'predictions.csv').read_bytes()
+    for out, why in ((tmp_path/'a', 'cross-validation folder'), (tmp_path/'ens', 'exists')):   # nothing written over
+        r = subprocess.run([sys.executable, 'bench/ensemble_cv.py', str(tmp_path/'a'), str(tmp_path/'b'), '--out', str(out)],
+                           capture_output=True, text=True, timeout=300)
+        assert r.returncode != 0 and why in r.stderr
+    assert (tmp_path/'a'/'predictions.csv').read_bytes() == before
+    assert np.allclose(pd.read_csv(tmp_path/'ens'/'predictions.csv').prob_malignant, (pa + pb)/2)
