@@ -34,12 +34,12 @@ def main():
     a = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     a.add_argument('cvs', nargs='+', help='cross-validation folders (bcc-quality/bcc-cv outputs) on the same data and folds')
     a.add_argument('--out', help='write the ensemble predictions.csv into this folder')
-    a.add_argument('--overwrite', action='store_true', help="replace --out's predictions.csv if it holds an earlier ensemble")
+    a.add_argument('--overwrite', action='store_true', help="replace the predictions.csv of an earlier ensemble in --out (never a run's)")
     args = a.parse_args()
     if args.out:   # never over a cross-validation's own predictions, nor over any file without being asked
         out = Path(args.out)
-        if list(out.glob('fold[0-9]*')) or any(out.resolve() == Path(c).resolve() for c in args.cvs):
-            raise SystemExit(f"{out} is a cross-validation folder: its predictions.csv is that run's. Choose a new --out.")
+        if any((out/f).exists() for f in ('run.json', 'config.json')) or list(out.glob('fold[0-9]*')) or any(out.resolve() == Path(c).resolve() for c in args.cvs):
+            raise SystemExit(f"{out} is a bcc_nb run or cross-validation folder: its predictions.csv is that run's. Choose a new --out.")
         if (out/'predictions.csv').exists() and not args.overwrite:
             raise SystemExit(f"{out/'predictions.csv'} exists: choose a new --out, or pass --overwrite to replace it.")
     runs = {str(c): out_of_fold(Path(c)) for c in args.cvs}

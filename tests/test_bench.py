@@ -72,9 +72,10 @@ def test_ensemble_cv_averages_out_of_fold_predictions_and_refuses_other_folds(tm
     bad = subprocess.run([sys.executable, 'bench/ensemble_cv.py', str(tmp_path/'a'), str(tmp_path/'c')], capture_output=True, text=True, timeout=300)
     assert bad.returncode != 0 and 'other folds' in bad.stderr
     before = (tmp_path/'a'/'predictions.csv').read_bytes()
-    for out, why in ((tmp_path/'a', 'cross-validation folder'), (tmp_path/'ens', 'exists')):   # nothing written over
-        r = subprocess.run([sys.executable, 'bench/ensemble_cv.py', str(tmp_path/'a'), str(tmp_path/'b'), '--out', str(out)],
+    run = tmp_path/'run'; run.mkdir(); (run/'config.json').write_text('{}'); (run/'predictions.csv').write_text('mine')
+    for out, why, more in ((tmp_path/'a', 'cross-validation folder', []), (tmp_path/'ens', 'exists', []), (run, 'run or', ['--overwrite'])):   # nothing written over
+        r = subprocess.run([sys.executable, 'bench/ensemble_cv.py', str(tmp_path/'a'), str(tmp_path/'b'), '--out', str(out), *more],
                            capture_output=True, text=True, timeout=300)
         assert r.returncode != 0 and why in r.stderr
-    assert (tmp_path/'a'/'predictions.csv').read_bytes() == before
+    assert (tmp_path/'a'/'predictions.csv').read_bytes() == before and (run/'predictions.csv').read_text() == 'mine'
     assert np.allclose(pd.read_csv(tmp_path/'ens'/'predictions.csv').prob_malignant, (pa + pb)/2)
