@@ -56,6 +56,7 @@ ABLATIONS = {
     'wd_0.1': dict(wd=0.1),     # ten times the default weight decay: a stronger pull towards small weights, against learning these few patients by heart
     'macenko': dict(stain_normalize='macenko'),   # every image mapped to the standard H&E stain (Macenko), in training and scoring
     'clip_1': dict(clip=1.),
+    'bs_32': dict(bs=32),       # twice the batch: steadier batch-norm statistics, half the optimiser steps
     'patient_balance': dict(balance='patients'),
     'view_3': dict(view=3.),   # smaller patches: 3 to the image's shorter side instead of 1.8 (more detail, less context; 3x5 at test time)
     'view_1_3': dict(view=1.3),   # larger ones: 1.3 to the shorter side (more of the field per patch, less detail; 2x2 at test time)
@@ -73,10 +74,10 @@ ABLATIONS = {
 "Variants of the default recipe, one change each (and the two that helped most, together), to measure what each difference is worth; those named `resnet18_...` change it on the ResNet-18 backbone, three times cheaper to cross-validate on a CPU."
 ABLATIONS |= {f'resnet18_{k}': dict(ABLATIONS[k], arch='resnet18') for k in ('whole_field', 'no_colour_jitter', 'view_3', 'mixup', 'label_smoothing',
                                                                       'no_normalize', 'keep_last', 'view_1_3', 'patient_balance',
-                                                                      'lr_3e-4', 'lr_3e-3', 'wd_0.1', 'clip_1', 'macenko')}
+                                                                      'lr_3e-4', 'lr_3e-3', 'wd_0.1', 'clip_1', 'macenko', 'bs_32')}
 # a replicate with another seed: other folds (the patients are grouped anew), other initial weights, batches and augmentation
 ABLATIONS |= {'resnet18_seed_1': dict(ABLATIONS['arch_resnet18'], seed=1)} | {
-    f'{k}_seed_1': dict(ABLATIONS[k], seed=1) for k in ('resnet18_label_smoothing', 'resnet18_macenko')}
+    f'{k}_seed_1': dict(ABLATIONS[k], seed=1) for k in ('resnet18_label_smoothing', 'resnet18_macenko', 'resnet18_wd_0.1')}
 
 # %% ../nbs/06a_quality.ipynb #ad8d7f64
 def recipe_scores(cv:CrossValidation)->dict:

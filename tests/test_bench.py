@@ -79,3 +79,44 @@ def test_ensemble_cv_averages_out_of_fold_predictions_and_refuses_other_folds(tm
         assert r.returncode != 0 and why in r.stderr
     assert (tmp_path/'a'/'predictions.csv').read_bytes() == before and (run/'predictions.csv').read_text() == 'mine'
     assert np.allclose(pd.read_csv(tmp_path/'ens'/'predictions.csv').prob_malignant, (pa + pb)/2)
+
+def test_bn_stats_cv_reestimates_batch_norm_statistics_and_writes_nothing_over(tiny_demo, tmp_path):
+    "bench/bn_stats_cv.py: the statistics it sets are the mean of the test-time views; three predictions.csv, none over another."
+    import sys, importlib.util, numpy as np, torch
+    from pathlib import Path
+    from bcc_nb.predict import load_classifier
+    cv = tmp_path/'cv'
+    r = subprocess.run(['bcc-cv', str(tiny_demo), '--out', str(cv), '--folds', '2', '--arch', 'resnet18', '--size', '32', '--bs', '4',
+                        '--epochs', '1', '--n-boot', '10', '--pretrained', 'false'], capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    spec = importlib.util.spec_from_file_location('bn_stats_cv', 'bench/bn_stats_cv.py')
+    bn = importlib.util.module_from_spec(spec); spec.loader.exec_module(bn)
+    clf = load_classifier(cv/'fold0', device='cpu')
+    train = pd.read_csv(cv/'fold0'/'manifest.csv').query("split == 'train'").path
+    seen = []   # the input of the first batch-norm layer, for every view at once
+    h = clf.model[0][1].register_forward_hook(lambda m, i, o: seen.append(i[0].detach()))
+    n_bn, n_views = bn.reestimate_bn(clf, train, bs=10_000)   # one batch: the cumulative mean is the plain mean
+    h.remove()
+    assert n_bn > 20 and n_views >= len(train) and len(seen) == 1 and not clf.model.training
+    x = seen[0]
+    assert torch.allclose(clf.model[0][1].running_mean, x.mean((0, 2, 3)), atol=1e-5)
+    assert torch.allclose(clf.model[0][1].running_var, x.var((0, 2, 3), unbiased=True), rtol=1e-3, atol=1e-6)
+    head = load_classifier(cv/'fold0', device='cpu')   # only the head's BatchNorm1d: the body's statistics stay as saved
+    body = {k: v.clone() for k, v in head.model[0].state_dict().items()}
+    assert bn.reestimate_bn(head, train, head_only=True)[0] == 1
+    assert all(torch.equal(v, head.model[0].state_dict()[k]) for k, v in body.items())
+    head_bn = lambda c: next(m for m in c.model[1].modules() if isinstance(m, torch.nn.BatchNorm1d))
+    assert not torch.allclose(head_bn(head).running_var, head_bn(load_classifier(cv/'fold0', device='cpu')).running_var)
+    out = tmp_path/'bn'
+    r = subprocess.run([sys.executable, 'bench/bn_stats_cv.py', str(cv), '--out', str(out)], capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    assert set(res) == {'cv', 'plain', 'train', 'head', 'target'} and all(len(res[w]['fold_roc_auc']) == 2 for w in ('plain', 'train', 'head', 'target'))
+    oof = pd.read_csv(cv/'predictions.csv')
+    ways = {w: pd.read_csv(out/w/'predictions.csv') for w in ('plain', 'train', 'head', 'target')}
+    assert all(len(d) == len(oof) and set(d.path) == set(oof.path) for d in ways.values())
+    assert np.allclose(ways['plain'].set_index('path').prob_malignant.loc[oof.path], oof.prob_malignant, atol=1e-4)
+    assert not np.allclose(ways['train'].prob_malignant, ways['plain'].prob_malignant, atol=1e-4)   # the statistics changed the scores
+    before = {p: p.read_bytes() for p in out.rglob('*.csv')}
+    r = subprocess.run([sys.executable, 'bench/bn_stats_cv.py', str(cv), '--out', str(out)], capture_output=True, text=True, timeout=900)
+    assert r.returncode != 0 and 'exists' in r.stderr and all(p.read_bytes() == b for p, b in before.items())
