@@ -49,6 +49,8 @@ def main():
     p.add_argument('--threads', type=int, default=1)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
+    unknown = set(a.ways.split(',')) - {'plain', 'train', 'head', 'target'}
+    if unknown: raise SystemExit(f"--ways: unknown {sorted(unknown)}; choose from plain, train, head, target.")
     folds = sorted(Path(a.cv).glob('fold[0-9]*'), key=lambda f: int(f.name[4:]))
     if not folds: raise SystemExit(f"{a.cv}: no fold0, fold1, ... folders. Run bcc-quality or bcc-cv first.")
     if a.out and Path(a.out).exists(): raise SystemExit(f"{a.out} exists: give a new folder, nothing is written over.")
