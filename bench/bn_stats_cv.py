@@ -26,19 +26,28 @@ from sklearn.metrics import roc_auc_score
 from bcc_nb.predict import load_classifier
 
 
+def view_batches(clf, paths, bs):
+    "The test-time views (patch grid) of `paths`, `bs` at a time, prepared as `clf` scores them."
+    xs = []
+    for p in paths:
+        xs += clf.views(Path(p))[0] or []
+        while len(xs) >= bs: yield clf.batch_pipe(torch.stack(xs[:bs])).as_subclass(torch.Tensor); xs = xs[bs:]
+    if xs: yield clf.batch_pipe(torch.stack(xs)).as_subclass(torch.Tensor)
+
+
 @torch.no_grad()
 def reestimate_bn(clf, paths, bs=64, head_only=False):
     "Reset every batch-norm layer of `clf.model` (or only the head's, after its dropout) and re-estimate its statistics (cumulative mean) over the views of `paths`."
+    # not torch.optim.swa_utils.update_bn: it puts the whole model in training mode, and dropout would change what the head's batch norm sees
     kind = torch.nn.BatchNorm1d if head_only else torch.nn.modules.batchnorm._BatchNorm
     bns = [m for m in clf.model.modules() if isinstance(m, kind)]
-    for m in bns: m.reset_running_stats(); m.momentum = None
-    for m in bns: m.train()   # the other layers as at test time: dropout off, the other statistics kept
-    xs = [v for p in paths for v in (clf.views(Path(p))[0] or [])]
-    for i in range(0, len(xs), bs):
-        x = clf.batch_pipe(torch.stack(xs[i:i+bs])).as_subclass(torch.Tensor)
-        if len(x) > 1: clf.model(x.contiguous(memory_format=torch.channels_last))
+    for m in bns: m.reset_running_stats(); m.momentum = None; m.train()   # the other layers as at test time: dropout off, their statistics kept
+    n = 0
+    for x in view_batches(clf, paths, bs):
+        n += len(x)
+        if len(x) > 1: clf.model(x.contiguous(memory_format=torch.channels_last))   # a batch of one has no variance
     clf.model.eval()
-    return len(bns), len(xs)
+    return len(bns), n
 
 
 def main():

@@ -81,7 +81,7 @@ def test_ensemble_cv_averages_out_of_fold_predictions_and_refuses_other_folds(tm
     assert np.allclose(pd.read_csv(tmp_path/'ens'/'predictions.csv').prob_malignant, (pa + pb)/2)
 
 def test_bn_stats_cv_reestimates_batch_norm_statistics_and_writes_nothing_over(tiny_demo, tmp_path):
-    "bench/bn_stats_cv.py: the statistics it sets are the mean of the test-time views; three predictions.csv, none over another."
+    "bench/bn_stats_cv.py: the statistics it sets are the mean of the test-time views; one predictions.csv per way, none over another."
     import sys, importlib.util, numpy as np, torch
     from pathlib import Path
     from bcc_nb.predict import load_classifier
