@@ -76,8 +76,8 @@ ABLATIONS |= {f'resnet18_{k}': dict(ABLATIONS[k], arch='resnet18') for k in ('wh
                                                                       'no_normalize', 'keep_last', 'view_1_3', 'patient_balance',
                                                                       'lr_3e-4', 'lr_3e-3', 'wd_0.1', 'clip_1', 'macenko', 'bs_32')}
 # a replicate with another seed: other folds (the patients are grouped anew), other initial weights, batches and augmentation
-ABLATIONS |= {'resnet18_seed_1': dict(ABLATIONS['arch_resnet18'], seed=1)} | {
-    f'{k}_seed_1': dict(ABLATIONS[k], seed=1) for k in ('resnet18_label_smoothing', 'resnet18_macenko', 'resnet18_wd_0.1')}
+ABLATIONS |= {'seed_1': dict(seed=1), 'resnet18_seed_1': dict(ABLATIONS['arch_resnet18'], seed=1)} | {
+    f'{k}_seed_1': dict(ABLATIONS[k], seed=1) for k in ('macenko', 'resnet18_label_smoothing', 'resnet18_macenko', 'resnet18_wd_0.1')}
 
 # %% ../nbs/06a_quality.ipynb #ad8d7f64
 def recipe_scores(cv:CrossValidation)->dict:
