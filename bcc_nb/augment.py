@@ -1,4 +1,4 @@
-"""What the model sees: crops that keep the magnification, the 8 dihedral orientations, H&E stain jitter, optional stain normalisation, and 8-way test-time augmentation
+"""What the model sees: crops that keep the magnification, the 8 dihedral orientations, H&E stain jitter, stain normalisation, and 8-way test-time augmentation
 
 Docs: https://bcc-nb.github.io/bcc_nb/augment.html.md"""
 

@@ -57,8 +57,11 @@ def auto_bool(v)->bool|str:
 class OneOf:
     "The values a `TrainConfig` field may take."
     options:tuple
+    def parse(self, v):
+        "The word `none` (any case) as `None`, where `None` is one of the options: how the command line turns an option off."
+        return None if None in self.options and isinstance(v, str) and v.strip().lower() == 'none' else v
     def check(self, name, v):
-        if v not in self.options: raise ValueError(f"{name} must be one of {[o for o in self.options if o is not None]}, not {v!r}")
+        if v not in self.options: raise ValueError(f"{name} must be one of {[o if o is not None else 'none' for o in self.options]}, not {v!r}")
 
 @dataclass(frozen=True)
 class Range:
@@ -96,7 +99,7 @@ class TrainConfig:
     max_hue:Annotated[float, Range(0, 0.5)]=0.03    # Hue jitter strength (0: none)
     hed_sigma:Annotated[float, Range(0, 1)]=0.05    # H&E stain jitter strength (0: none; 0.05 light, 0.2 strong)
     normalize:bool=True                             # Normalise with the backbone's statistics (--no-normalize: pixels in [0, 1], as the 2019 reference)
-    stain_normalize:Annotated[str|None, OneOf((None, 'macenko', 'reinhard'))]=None  # macenko or reinhard: normalise every image to --stain-target's stain (macenko without one: the standard H&E stain)
+    stain_normalize:Annotated[str|None, OneOf((None, 'macenko', 'reinhard'))]='macenko'  # Normalise every image to --stain-target's stain: macenko (without a target: the standard H&E stain), reinhard (needs a target) or none
     stain_target:str|None=None                      # Reference image for --stain-normalize (optional with macenko)
     # the model
     arch:str='densenet201'                          # torchvision or timm backbone, e.g. densenet201, resnet50, convnext_tiny, efficientnet_b0
@@ -138,6 +141,7 @@ class TrainConfig:
         elif not isinstance(self.cache, bool): self.cache, self.cache_dir = True, str(self.cache)
         for name, t in get_type_hints(type(self), include_extras=True).items():
             for rule in getattr(t, '__metadata__', ()):
+                if isinstance(rule, OneOf): setattr(self, name, rule.parse(getattr(self, name)))
                 if isinstance(rule, (OneOf, Range)): rule.check(name, getattr(self, name))
 
 # %% ../nbs/02a_config.ipynb #c7101daf

@@ -19,24 +19,28 @@ from .runs import write_json, atomic_write, read_json
 from .crossval import cross_validate, CrossValidation
 
 # %% auto #0
-__all__ = ['OLD_DEFAULTS', 'DEFAULTS_0_1_0', 'CENTRE_CROP', 'REFERENCE_2019', 'RECIPES', 'ABLATIONS', 'recipe_scores',
-           'earlier_rows', 'quality_benchmark', 'quality_markdown', 'plot_quality', 'bcc_quality']
+__all__ = ['NO_STAIN_NORMALIZE', 'OLD_DEFAULTS', 'DEFAULTS_0_1_0', 'CENTRE_CROP', 'REFERENCE_2019', 'RECIPES', 'ABLATIONS',
+           'recipe_scores', 'earlier_rows', 'quality_benchmark', 'quality_markdown', 'plot_quality', 'bcc_quality']
 
 # %% ../nbs/06a_quality.ipynb #7176f03a
-OLD_DEFAULTS = dict(field='crop', max_zoom=1.1, zoom_range=0., max_rotate=0., lr=1e-3, schedule='one_cycle', keep='best')
+NO_STAIN_NORMALIZE = dict(stain_normalize=None)
+"The defaults before Macenko stain normalisation became one: today's, with the colours as scanned."
+
+OLD_DEFAULTS = dict(NO_STAIN_NORMALIZE, field='crop', max_zoom=1.1, zoom_range=0., max_rotate=0., lr=1e-3, schedule='one_cycle', keep='best')
 "The training defaults of bcc_nb 0.0.1, as settings of `TrainConfig`."
 
-DEFAULTS_0_1_0 = dict(field='crop', max_zoom=1.1)
-"The training defaults of bcc_nb 0.1.0: today's with the centre crop and a 10% zoom."
+DEFAULTS_0_1_0 = dict(NO_STAIN_NORMALIZE, field='crop', max_zoom=1.1)
+"The training defaults of bcc_nb 0.1.0: today's with the centre crop, a 10% zoom and no stain normalisation."
 
-CENTRE_CROP = dict(field='crop')
-"The defaults before patch views: today's, with the shorter side to `size` and the centre crop (the default until the patch view measured better)."
+CENTRE_CROP = dict(NO_STAIN_NORMALIZE, field='crop')
+"The defaults before patch views: the shorter side to `size` and the centre crop (the default until the patch view measured better), without stain normalisation."
 
 REFERENCE_2019 = dict(field='whole', max_zoom=1., zoom_range=2., max_rotate=90., max_lighting=0., max_saturation=0., max_hue=0.,
-                      hed_sigma=0., normalize=False, lr=1e-4, schedule='plateau', bs=16, keep='last')
+                      hed_sigma=0., normalize=False, stain_normalize=None, lr=1e-4, schedule='plateau', bs=16, keep='last')
 "The 2019 Keras recipe, as settings of `TrainConfig`."
 
-RECIPES = {'default': {}, 'centre_crop': CENTRE_CROP, 'bcc_nb_0.1.0': DEFAULTS_0_1_0, 'bcc_nb_0.0.1': OLD_DEFAULTS, 'reference_2019': REFERENCE_2019}
+RECIPES = {'default': {}, 'no_stain_normalize': NO_STAIN_NORMALIZE, 'centre_crop': CENTRE_CROP, 'bcc_nb_0.1.0': DEFAULTS_0_1_0,
+           'bcc_nb_0.0.1': OLD_DEFAULTS, 'reference_2019': REFERENCE_2019}
 "The recipes the quality benchmark compares."
 
 # %% ../nbs/06a_quality.ipynb #e4af8b05
@@ -78,6 +82,11 @@ ABLATIONS |= {f'resnet18_{k}': dict(ABLATIONS[k], arch='resnet18') for k in ('wh
 # a replicate with another seed: other folds (the patients are grouped anew), other initial weights, batches and augmentation
 ABLATIONS |= {'seed_1': dict(seed=1), 'resnet18_seed_1': dict(ABLATIONS['arch_resnet18'], seed=1)} | {
     f'{k}_seed_1': dict(ABLATIONS[k], seed=1) for k in ('macenko', 'resnet18_label_smoothing', 'resnet18_macenko', 'resnet18_wd_0.1')}
+# all measured before Macenko became the default: each keeps the colours as scanned unless it names Macenko ('macenko' itself is the default now)
+ABLATIONS = {k: NO_STAIN_NORMALIZE | v for k, v in ABLATIONS.items() if k != 'macenko'}
+# measured on today's defaults (Macenko on): with the stain mapped onto one standard, does colour and stain jitter only put back what it took away?
+ABLATIONS['resnet18_macenko_no_colour_jitter'] = dict(arch='resnet18', max_lighting=0., max_saturation=0., max_hue=0., hed_sigma=0.)
+ABLATIONS['resnet18_macenko_no_colour_jitter_seed_1'] = dict(ABLATIONS['resnet18_macenko_no_colour_jitter'], seed=1)
 
 # %% ../nbs/06a_quality.ipynb #ad8d7f64
 def recipe_scores(cv:CrossValidation)->dict:

@@ -5,7 +5,7 @@ recipes must have grouped the patients into the same folds (the same seed; check
 a fair out-of-fold score. Prints each recipe's and the ensemble's pooled and per-fold image ROC-AUC, and with
 `--out` writes the ensemble's `predictions.csv`, which `bench/paired_auc.py` compares with any single recipe.
 
-    python bench/ensemble_cv.py bench/quality/macenko bench/quality/resnet18_macenko bench/quality/resnet18_macenko_image
+    python bench/ensemble_cv.py bench/quality/default bench/quality/resnet18_macenko bench/quality/resnet18_macenko_image
 """
 import argparse
 from pathlib import Path

@@ -45,9 +45,11 @@ def test_train_writes_run_folder(trained_run):
     assert config['epochs'] == 1 and config['size'] == 64 and config['arch'] == 'densenet201'
     assert config['cases']['valid'] and not set(config['cases']['train']) & set(config['cases']['valid'])
     assert config['cache'] is True and config['cache_dir'] == os.environ['BCC_NB_CACHE']   # resized copies by default
-    assert len(list(Path(config['cache_dir'], '115').glob('*.png'))) >= 24   # the default patch view of 64 px patches: shorter side 1.8 x 64
+    # the default patch view of 64 px patches (shorter side 1.8 x 64), stain-normalised once: both steps name the folder
+    assert len(list(Path(config['cache_dir']).glob('115_macenko-*/*.png'))) >= 24
     meta = json.loads((out/'model.json').read_text())
     assert meta['classes'] == ['benign', 'malignant'] and meta['size'] == 64
+    assert config['stain_normalize'] == 'macenko' and meta['stain_normalize']['method'] == 'macenko'   # on by default, recorded for prediction
 
 def test_evaluate_writes_metrics_and_plots(trained_run):
     out, _ = trained_run
@@ -106,10 +108,11 @@ def test_demo_command(tmp_path):
 def test_train_cli_magnification_and_folds(tiny_demo, tmp_path):
     out = tmp_path/'fold'
     r = run('bcc-train', str(tiny_demo), '--out', str(out), '--size', '32', '--bs', '4', '--epochs', '1',
-            '--magnification', '100', '--folds', '3', '--fold', '2', '--no-cache', '--quiet')
+            '--magnification', '100', '--folds', '3', '--fold', '2', '--no-cache', '--stain-normalize', 'none', '--quiet')
     assert r.returncode == 0, r.stderr
     config = json.loads((out/'config.json').read_text())
     assert (config['magnification'], config['folds'], config['fold'], config['task']) == ([100], 3, 2, 'binary')
+    assert config['stain_normalize'] is None and json.loads((out/'model.json').read_text())['stain_normalize'] is None   # `none` turns it off
     assert config['cache'] is False and config['cache_dir'] is None
     r = run('bcc-evaluate', str(out))  # reloads the same fold
     assert r.returncode == 0, r.stderr
