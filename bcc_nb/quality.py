@@ -87,6 +87,13 @@ ABLATIONS = {k: NO_STAIN_NORMALIZE | v for k, v in ABLATIONS.items() if k != 'ma
 # measured on today's defaults (Macenko on): with the stain mapped onto one standard, does colour and stain jitter only put back what it took away?
 ABLATIONS['resnet18_macenko_no_colour_jitter'] = dict(arch='resnet18', max_lighting=0., max_saturation=0., max_hue=0., hed_sigma=0.)
 ABLATIONS['resnet18_macenko_no_colour_jitter_seed_1'] = dict(ABLATIONS['resnet18_macenko_no_colour_jitter'], seed=1)
+# the same on DenseNet201 (today's backbone), two seeds: does what helped ResNet-18 hold on the default?
+ABLATIONS['no_colour_jitter_macenko'] = dict(max_lighting=0., max_saturation=0., max_hue=0., hed_sigma=0.)
+ABLATIONS['no_colour_jitter_macenko_seed_1'] = dict(ABLATIONS['no_colour_jitter_macenko'], seed=1)
+# a third replicate of both (its gains on two seeds were small): today's defaults and the same without jitter, seed 2
+ABLATIONS['default_seed_2'] = dict(seed=2)
+ABLATIONS['no_colour_jitter_macenko_seed_2'] = dict(ABLATIONS['no_colour_jitter_macenko'], seed=2)
+ABLATIONS['6_epochs'] = dict(epochs=6)   # half the training on today's defaults: half the benchmark's cost, if it scores the same
 
 # %% ../nbs/06a_quality.ipynb #ad8d7f64
 def recipe_scores(cv:CrossValidation)->dict:
