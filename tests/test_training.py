@@ -282,11 +282,10 @@ def test_patches_and_whole_field_end_to_end(tiny_demo, tmp_path):
     assert load_classifier(tmp_path/'w', device='cpu').predict(tiny_demo).error.isna().all()
 
 def test_fused_adamw_trains_as_fastai_adam(tiny_demo):
-    """The optimizer change (fastai's Adam computed by torch's fused AdamW) gives fastai's Adam step for step.
-    Compared step by step, not as a training history: a few steps of ResNet-18 on 32 px batches of 4 amplify rounding
+    """The optimizer change (fastai's Adam computed by torch's fused AdamW) gives fastai's Adam in a real Learner.
+    Compared on one step, not as a training history: a few steps of ResNet-18 on 32 px batches of 4 amplify rounding
     differences of 1e-8 into different histories (batch norm over 4 values), more on some CPUs than on others."""
     from fastai.vision.all import Adam, set_seed, Callback, CancelFitException
-    from torch import nn
     from bcc_nb.loaders import image_dataloaders
     from bcc_nb.model import classifier_learner, TorchAdamW
     class StopAfterOneStep(Callback):
@@ -300,19 +299,7 @@ def test_fused_adamw_trains_as_fastai_adam(tiny_demo):
         weights[name] = torch.cat([p.detach().flatten() for p in learn.model.parameters()])
     assert (weights['fastai'] - before).abs().max() > 1e-5        # it did train (one-cycle's first step: lr 1e-3/25)
     assert torch.allclose(weights['fastai'], weights['fused'], atol=1e-7)
-    steps = {}
-    for name, opt_func in (('fastai', Adam), ('fused', TorchAdamW)):   # five steps with changing gradients, learning rates and momenta
-        torch.manual_seed(0)
-        net = nn.Sequential(nn.Linear(8, 6), nn.BatchNorm1d(6), nn.Linear(6, 2))
-        opt = opt_func([list(net[:2].parameters()), list(net[2:].parameters())], lr=1e-2)
-        for p in (net[0].bias, net[1].weight, net[1].bias, net[2].bias): opt.state[p]['do_wd'] = False   # as `Learner` does
-        g = torch.Generator().manual_seed(1)
-        for i in range(5):
-            opt.set_hyper('lr', [1e-2*(i+1), 3e-3*(i+1)]); opt.set_hyper('mom', 0.95 - 0.02*i)
-            for p in net.parameters(): p.grad = torch.randn(p.shape, generator=g) * 10.**(-i)
-            opt.step()
-        steps[name] = torch.cat([p.detach().flatten() for p in net.parameters()])
-    assert torch.allclose(steps['fastai'], steps['fused'], atol=1e-6), (steps['fastai'] - steps['fused']).abs().max()
+    # several steps with changing gradients and hypers, compared on a small net: 02_model's `steps` check
 
 def test_mixup_blends_the_training_batches(tiny_demo, tmp_path, monkeypatch):
     import bcc_nb.train
