@@ -49,13 +49,14 @@ def main():
     p.add_argument('--arch', default='densenet201')
     p.add_argument('--out', required=True, help='a new folder, or one this script made with the same --mode (its finished folds are reused)')
     p.add_argument('--folds', type=int, default=5)
+    p.add_argument('--seed', type=int, default=42, help='as bcc-cv --seed: another seed groups some patients into other folds')
     a = p.parse_args()
     extra, histo_tfms = {'gray': Gray, 'std': Std}[a.mode], bcc_nb.train.histo_tfms
     @functools.wraps(histo_tfms)   # its signature: bcc_nb passes a recipe only the settings a function names (`args_for`)
     def with_extra(*args, **kw):
         item_tfms, batch_tfms = histo_tfms(*args, **kw)
         return item_tfms, batch_tfms + [extra()]
-    cfg = replace(TrainConfig(), size=128, epochs=12, pretrained=False, arch=a.arch)
+    cfg = replace(TrainConfig(), size=128, epochs=12, pretrained=False, arch=a.arch, seed=a.seed)
     if args_for(cfg, with_extra) != args_for(cfg, histo_tfms):   # checked before anything is written
         raise SystemExit("The wrapper of histo_tfms does not take the recipe's view and augmentation settings; nothing was written.")
     out = Path(a.out); marker = out/'colour_free.json'   # the mode is in no config.json: without this, a plain recipe's folds would be reused as this mode's
@@ -67,7 +68,7 @@ def main():
                          f"with --mode {a.mode}. Choose a new folder for --out; nothing was changed.")
     else:
         out.mkdir(parents=True, exist_ok=True)
-        marker.write_text(json.dumps(dict(mode=a.mode, arch=a.arch)))
+        marker.write_text(json.dumps(dict(mode=a.mode, arch=a.arch, seed=a.seed)))
         RunFolder(out).note_written(marker)   # bcc_nb's record of what it wrote: the folder stays a bcc_nb run folder
     # train_classifier builds its loaders with bcc_nb.train's; a fold trained but not yet scored is reloaded with bcc_nb.runs's
     bcc_nb.train.histo_tfms = bcc_nb.runs.histo_tfms = with_extra

@@ -2,10 +2,13 @@
 
 Each image's P(malignant) is averaged over the recipes, all scored by models that never saw its patient; the
 recipes must have grouped the patients into the same folds (the same seed; checked), so the ensemble is itself
-a fair out-of-fold score. Prints each recipe's and the ensemble's pooled and per-fold image ROC-AUC, and with
+a fair out-of-fold score. With `--other-folds` the runs may group them differently (replicates with other seeds):
+every probability averaged for an image still comes from a model that never saw its patient, so the ensemble is
+still an unseen-patient score; its per-fold AUCs are then over the first run's folds. Prints each recipe's and the ensemble's pooled and per-fold image ROC-AUC, and with
 `--out` writes the ensemble's `predictions.csv`, which `bench/paired_auc.py` compares with any single recipe.
 
     python bench/ensemble_cv.py bench/quality/default bench/quality/resnet18_macenko bench/quality/resnet18_macenko_image
+    python bench/ensemble_cv.py bench/quality/{default_rerun,macenko_seed_1_rerun,default_seed_2} --other-folds --out /tmp/ensemble_seeds
 """
 import argparse
 from pathlib import Path
@@ -16,11 +19,13 @@ from sklearn.metrics import roc_auc_score
 
 def out_of_fold(cv:Path)->pd.DataFrame:
     "A cross-validation's pooled predictions, one row per image (indexed by file name), with the fold that scored it."
-    folds = sorted(cv.glob('fold[0-9]*'), key=lambda f: int(f.name[4:]))
-    if not (cv/'predictions.csv').exists() or not folds: raise SystemExit(f"{cv}: no predictions.csv and fold0, fold1, ... folders. Run bcc-quality or bcc-cv first.")
-    fold = pd.concat(pd.read_csv(f/'predictions.csv').query("split == 'valid'").assign(fold=int(f.name[4:])) for f in folds)
+    if not (cv/'predictions.csv').exists(): raise SystemExit(f"{cv}: no predictions.csv. Run bcc-quality or bcc-cv first.")
     d = pd.read_csv(cv/'predictions.csv', dtype={'case': str})
-    d['fold'] = d.md5.map(fold.set_index('md5').fold)
+    if 'fold' not in d:   # a cross-validation's own folder: the fold of each image from its fold runs
+        folds = sorted(cv.glob('fold[0-9]*'), key=lambda f: int(f.name[4:]))
+        if not folds: raise SystemExit(f"{cv}: its predictions.csv has no fold column and there are no fold0, fold1, ... folders.")
+        fold = pd.concat(pd.read_csv(f/'predictions.csv').query("split == 'valid'").assign(fold=int(f.name[4:])) for f in folds)
+        d['fold'] = d.md5.map(fold.set_index('md5').fold)
     return d.set_index(d.path.map(lambda p: Path(p).name))
 
 
@@ -35,6 +40,7 @@ def main():
     a.add_argument('cvs', nargs='+', help='cross-validation folders (bcc-quality/bcc-cv outputs) on the same data and folds')
     a.add_argument('--out', help='write the ensemble predictions.csv into this folder')
     a.add_argument('--overwrite', action='store_true', help="replace the predictions.csv of an earlier ensemble in --out (never a run's)")
+    a.add_argument('--other-folds', action='store_true', help='allow runs that grouped the patients into other folds (other seeds)')
     args = a.parse_args()
     if args.out:   # never over a cross-validation's own predictions, nor over any file without being asked
         out = Path(args.out)
@@ -46,7 +52,7 @@ def main():
     first, d = next(iter(runs.items()))
     for c, r in runs.items():
         if set(r.index) != set(d.index): raise SystemExit(f"{c} scored other images than {first}: an ensemble needs the same data.")
-        if not (r.fold.loc[d.index] == d.fold).all(): raise SystemExit(f"{c} grouped the patients into other folds than {first} (another seed?).")
+        if not args.other_folds and not (r.fold.loc[d.index] == d.fold).all(): raise SystemExit(f"{c} grouped the patients into other folds than {first} (another seed?): pass --other-folds to average them anyway.")
     p = pd.concat({c: r.prob_malignant.loc[d.index] for c, r in runs.items()}, axis=1)
     w = max(map(len, runs))
     for c in runs: print(f"{c:{w}s}  {scores(d, p[c])}")

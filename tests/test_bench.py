@@ -50,7 +50,7 @@ def test_paired_auc_compares_two_cross_validations_on_the_same_patients(tmp_path
 
 
 def test_ensemble_cv_averages_out_of_fold_predictions_and_refuses_other_folds(tmp_path):
-    "bench/ensemble_cv.py: each image's P(malignant) averaged over recipes scored on the same folds; other folds are refused."
+    "bench/ensemble_cv.py: each image's P(malignant) averaged over recipes scored on the same folds; other folds only with --other-folds."
     import sys, numpy as np
     case = np.repeat([f'p{i}' for i in range(6)], 3)
     true = np.where(np.repeat(np.arange(6) < 3, 3), 'benign', 'malignant')
@@ -70,7 +70,13 @@ def test_ensemble_cv_averages_out_of_fold_predictions_and_refuses_other_folds(tm
     ens = pd.read_csv(tmp_path/'ens'/'predictions.csv')
     assert np.allclose(ens.prob_malignant, (pa + pb)/2) and len(ens) == 18 and (ens.fold.values == fold).all()
     bad = subprocess.run([sys.executable, 'bench/ensemble_cv.py', str(tmp_path/'a'), str(tmp_path/'c')], capture_output=True, text=True, timeout=300)
-    assert bad.returncode != 0 and 'other folds' in bad.stderr
+    assert bad.returncode != 0 and 'other folds' in bad.stderr and '--other-folds' in bad.stderr
+    # replicates with other seeds (other folds) when asked; a kept predictions.csv with a fold column needs no fold folders
+    r = subprocess.run([sys.executable, 'bench/ensemble_cv.py', str(tmp_path/'ens'), str(tmp_path/'c'), '--other-folds', '--out', str(tmp_path/'seeds')],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    seeds = pd.read_csv(tmp_path/'seeds'/'predictions.csv')
+    assert np.allclose(seeds.prob_malignant, ((pa + pb)/2 + pa)/2) and (seeds.fold.values == fold).all()   # the first run's folds
     before = (tmp_path/'a'/'predictions.csv').read_bytes()
     run = tmp_path/'run'; run.mkdir(); (run/'config.json').write_text('{}'); (run/'predictions.csv').write_text('mine')
     for out, why, more in ((tmp_path/'a', 'cross-validation folder', []), (tmp_path/'ens', 'exists', []), (run, 'run or', ['--overwrite'])):   # nothing written over
@@ -120,3 +126,24 @@ def test_bn_stats_cv_reestimates_batch_norm_statistics_and_writes_nothing_over(t
     before = {p: p.read_bytes() for p in out.rglob('*.csv')}
     r = subprocess.run([sys.executable, 'bench/bn_stats_cv.py', str(cv), '--out', str(out)], capture_output=True, text=True, timeout=900)
     assert r.returncode != 0 and 'exists' in r.stderr and all(p.read_bytes() == b for p, b in before.items())
+
+def test_colour_baseline_scores_stain_normalised_colour_on_the_same_folds(tiny_demo, tmp_path):
+    "bench/colour_baseline.py --stain-normalize macenko: the statistics of the normalised images, out-of-fold predictions paired_auc reads."
+    import sys, importlib.util, numpy as np
+    from bcc_nb.augment import StainNormalize
+    from bcc_nb.data import breakhis_manifest
+    spec = importlib.util.spec_from_file_location('colour_baseline', 'bench/colour_baseline.py')
+    cb = importlib.util.module_from_spec(spec); spec.loader.exec_module(cb)
+    f = breakhis_manifest(tiny_demo).path.iloc[0]
+    assert not np.allclose(cb.colour_features(f), cb.colour_features(f, StainNormalize()), atol=1e-3)   # the normalisation is applied
+    r = subprocess.run([sys.executable, 'bench/colour_baseline.py', str(tiny_demo), '--folds', '3', '--stain-normalize', 'macenko',
+                        '--out', str(tmp_path/'floor')], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    assert res['stain_normalize'] == 'macenko' and res['patients'] == 6 and len(res['fold_roc_auc']) == 3
+    d = pd.read_csv(tmp_path/'floor'/'predictions.csv')
+    assert len(d) == 24 and d.path.str.startswith('BreaKHis_v1/').all() and d.prob_malignant.between(0, 1).all()
+    assert np.allclose(d.prob_benign + d.prob_malignant, 1) and set(d.true) == {'benign', 'malignant'}
+    spec = importlib.util.spec_from_file_location('paired_auc', 'bench/paired_auc.py')
+    pa = importlib.util.module_from_spec(spec); spec.loader.exec_module(pa)
+    assert pa.paired_auc(tmp_path/'floor', tmp_path/'floor', n_boot=20)['diff'] == 0
