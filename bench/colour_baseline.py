@@ -6,7 +6,7 @@ logistic regression is cross-validated on the same patient-grouped folds as `bcc
 training patients rather than the tissue.
 
     python bench/colour_baseline.py ../shared/data/breakhis-dev --folds 5
-    python bench/colour_baseline.py ../shared/data/breakhis-dev --stain-normalize macenko --out bench/quality/colour_floor_macenko
+    python bench/colour_baseline.py ../shared/data/breakhis-dev --stain-normalize macenko --out /tmp/colour_floor
 
 With `--stain-normalize macenko` the statistics are taken from each image mapped onto the standard H&E stain, as
 the defaults see it (`bcc_nb.augment.StainNormalize`), so the floor measures what normalised colour alone carries:
@@ -40,8 +40,15 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('data'); p.add_argument('--folds', type=int, default=5); p.add_argument('--seed', type=int, default=42)
     p.add_argument('--stain-normalize', choices=['none', 'macenko'], default='none', help='statistics of the image as is, or mapped onto the standard H&E stain')
-    p.add_argument('--out', help='a folder to write the out-of-fold predictions.csv to')
+    p.add_argument('--out', help='a new folder to write the out-of-fold predictions.csv to')
+    p.add_argument('--overwrite', action='store_true', help="replace the predictions.csv of an earlier floor in --out (never a run's)")
     a = p.parse_args()
+    if a.out:   # checked before any work: never over a run's or cross-validation's predictions, nor over a file without being asked
+        out = Path(a.out)
+        if any((out/f).exists() for f in ('run.json', 'config.json')) or list(out.glob('fold[0-9]*')):
+            raise SystemExit(f"{out} is a bcc_nb run or cross-validation folder: its predictions.csv is that run's. Choose a new --out.")
+        if (out/'predictions.csv').exists() and not a.overwrite:
+            raise SystemExit(f"{out/'predictions.csv'} exists: choose a new --out, or pass --overwrite to replace it.")
     df = breakhis_manifest(a.data).reset_index(drop=True)
     stain = StainNormalize() if a.stain_normalize == 'macenko' else None
     X = np.stack([colour_features(f, stain) for f in df.path])

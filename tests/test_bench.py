@@ -147,3 +147,10 @@ def test_colour_baseline_scores_stain_normalised_colour_on_the_same_folds(tiny_d
     spec = importlib.util.spec_from_file_location('paired_auc', 'bench/paired_auc.py')
     pa = importlib.util.module_from_spec(spec); spec.loader.exec_module(pa)
     assert pa.paired_auc(tmp_path/'floor', tmp_path/'floor', n_boot=20)['diff'] == 0
+    run = tmp_path/'run'; run.mkdir(); (run/'config.json').write_text('{}'); (run/'predictions.csv').write_text('mine')
+    before = (tmp_path/'floor'/'predictions.csv').read_bytes()
+    for out, why, more in ((tmp_path/'floor', 'exists', []), (run, 'run or', ['--overwrite'])):   # nothing written over
+        r = subprocess.run([sys.executable, 'bench/colour_baseline.py', str(tiny_demo), '--folds', '3', '--out', str(out), *more],
+                           capture_output=True, text=True, timeout=600)
+        assert r.returncode != 0 and why in r.stderr
+    assert (tmp_path/'floor'/'predictions.csv').read_bytes() == before and (run/'predictions.csv').read_text() == 'mine'
