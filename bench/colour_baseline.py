@@ -53,10 +53,10 @@ def main():
     stain = StainNormalize() if a.stain_normalize == 'macenko' else None
     X = np.stack([colour_features(f, stain) for f in df.path])
     y = (df.label == 'malignant').values.astype(int)
-    oof, fold_auc = np.zeros(len(df)), []
-    for tr, va in patient_kfold(df, a.folds, a.seed):
+    oof, fold, fold_auc = np.zeros(len(df)), np.zeros(len(df), dtype=int), []
+    for i, (tr, va) in enumerate(patient_kfold(df, a.folds, a.seed)):
         m = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(X[tr], y[tr])
-        oof[va] = m.predict_proba(X[va])[:, 1]
+        oof[va], fold[va] = m.predict_proba(X[va])[:, 1], i
         fold_auc.append(round(roc_auc_score(y[va], oof[va]), 3))
     res = dict(images=len(df), patients=int(df.case.nunique()), folds=a.folds,
                pooled_roc_auc=round(roc_auc_score(y, oof), 3), accuracy=round(float(((oof >= 0.5) == y).mean()), 3),
@@ -64,9 +64,9 @@ def main():
     if a.out:
         Path(a.out).mkdir(parents=True, exist_ok=True)
         root = Path(a.data).resolve()
-        df.assign(path=[str(Path(f).resolve().relative_to(root)) for f in df.path], true=df.label,
+        df.assign(path=[str(Path(f).resolve().relative_to(root)) for f in df.path], fold=fold, true=df.label,
                   pred=np.where(oof >= 0.5, 'malignant', 'benign'), prob_benign=1 - oof, prob_malignant=oof
-                  )[['path', 'label', 'subtype', 'case', 'magnification', 'true', 'pred', 'prob_benign', 'prob_malignant']
+                  )[['path', 'label', 'subtype', 'case', 'magnification', 'fold', 'true', 'pred', 'prob_benign', 'prob_malignant']
                   ].to_csv(Path(a.out)/'predictions.csv', index=False)
     print(json.dumps(res))
 

@@ -144,6 +144,7 @@ def test_colour_baseline_scores_stain_normalised_colour_on_the_same_folds(tiny_d
     d = pd.read_csv(tmp_path/'floor'/'predictions.csv')
     assert len(d) == 24 and d.path.str.startswith('BreaKHis_v1/').all() and d.prob_malignant.between(0, 1).all()
     assert np.allclose(d.prob_benign + d.prob_malignant, 1) and set(d.true) == {'benign', 'malignant'}
+    assert set(d.fold) == {0, 1, 2} and (d.groupby('case').fold.nunique() == 1).all()   # each patient scored in exactly one fold
     spec = importlib.util.spec_from_file_location('paired_auc', 'bench/paired_auc.py')
     pa = importlib.util.module_from_spec(spec); spec.loader.exec_module(pa)
     assert pa.paired_auc(tmp_path/'floor', tmp_path/'floor', n_boot=20)['diff'] == 0
