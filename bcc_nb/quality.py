@@ -97,6 +97,8 @@ ABLATIONS['label_smoothing_macenko'] = dict(label_smoothing=0.1)
 ABLATIONS['wd_0.1_macenko'] = dict(wd=0.1)
 ABLATIONS['densenet121_macenko'] = dict(arch='densenet121')   # the smaller DenseNet on today's defaults: a cheaper stand-in for the benchmark?
 ABLATIONS['scale_jitter_macenko'] = dict(zoom_range=2.0, max_rotate=90.)   # the 2019 recipe's scale jitter and rotations on today's defaults
+ABLATIONS['view_3_macenko'] = dict(view=3.)    # smaller patches on today's defaults (3x5 at test time)
+ABLATIONS['mixup_macenko'] = dict(mixup=0.4)   # MixUp on today's defaults: blends of two images, against learning the patients by heart
 
 # %% ../nbs/06a_quality.ipynb #ad8d7f64
 def recipe_scores(cv:CrossValidation)->dict:

@@ -155,3 +155,27 @@ def test_colour_baseline_scores_stain_normalised_colour_on_the_same_folds(tiny_d
                            capture_output=True, text=True, timeout=600)
         assert r.returncode != 0 and why in r.stderr
     assert (tmp_path/'floor'/'predictions.csv').read_bytes() == before and (run/'predictions.csv').read_text() == 'mine'
+
+def test_tissue_floor_measures_stain_nuclei_and_texture(tiny_demo, tmp_path):
+    "bench/colour_baseline.py --features tissue: stain amounts by deconvolution, nuclei counted, texture patterns; the CLI uses them."
+    import sys, importlib.util, numpy as np
+    from bcc_nb.augment import MACENKO_REFERENCE
+    spec = importlib.util.spec_from_file_location('colour_baseline', 'bench/colour_baseline.py')
+    cb = importlib.util.module_from_spec(spec); spec.loader.exec_module(cb)
+    he = np.array(MACENKO_REFERENCE['HERef'])
+    pixel = lambda h, e: np.clip(240 * np.exp(-(he @ [h, e])) - 1, 0, 255)
+    amounts = cb.stain_amounts(np.array([[pixel(1.2, 0), pixel(0, 0.8)]]))   # pure haematoxylin, pure eosin
+    assert np.allclose(amounts[0, 0], [1.2, 0], atol=0.02) and np.allclose(amounts[0, 1], [0, 0.8], atol=0.02)
+    assert np.allclose(cb.lbp_histogram(np.full((9, 9), 7.)), np.eye(10)[8])   # a flat field: every neighbour >= the centre
+    im = np.tile(pixel(0.1, 0.6), (230, 300, 1))   # pink stroma with 7 round nuclei of radius 5
+    yy, xx = np.mgrid[:230, :300]
+    for cy, cx in [(30, 30), (30, 150), (30, 260), (120, 80), (120, 220), (200, 40), (200, 180)]:
+        im[(yy - cy)**2 + (xx - cx)**2 <= 25] = pixel(1.6, 0.1)
+    f = cb.tissue_features(im.round().astype(np.uint8))
+    assert f.shape == (48,) and np.isclose(f[14], 7 / im[..., 0].size * 1e4, rtol=1e-6) and 60 < f[15] < 100   # 7 nuclei of ~80 px
+    r = subprocess.run([sys.executable, 'bench/colour_baseline.py', str(tiny_demo), '--folds', '3', '--stain-normalize', 'macenko',
+                        '--features', 'tissue', '--out', str(tmp_path/'tissue')], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    assert res['features'] == 'tissue' and len(res['fold_roc_auc']) == 3
+    assert len(pd.read_csv(tmp_path/'tissue'/'predictions.csv')) == 24
