@@ -99,6 +99,8 @@ ABLATIONS['densenet121_macenko'] = dict(arch='densenet121')   # the smaller Dens
 ABLATIONS['scale_jitter_macenko'] = dict(zoom_range=2.0, max_rotate=90.)   # the 2019 recipe's scale jitter and rotations on today's defaults
 ABLATIONS['view_3_macenko'] = dict(view=3.)    # smaller patches on today's defaults (3x5 at test time)
 ABLATIONS['mixup_macenko'] = dict(mixup=0.4)   # MixUp on today's defaults: blends of two images, against learning the patients by heart
+ABLATIONS['keep_last_macenko'] = dict(keep='last')     # the selection rule on today's defaults: the last epoch's weights, not their average
+ABLATIONS['whole_field_macenko'] = dict(field='whole')  # the whole field squeezed to the patch size, as the 2019 recipe, on today's defaults
 
 # %% ../nbs/06a_quality.ipynb #ad8d7f64
 def recipe_scores(cv:CrossValidation)->dict:

@@ -179,3 +179,29 @@ def test_tissue_floor_measures_stain_nuclei_and_texture(tiny_demo, tmp_path):
     res = json.loads(r.stdout.strip().splitlines()[-1])
     assert res['features'] == 'tissue' and len(res['fold_roc_auc']) == 3
     assert len(pd.read_csv(tmp_path/'tissue'/'predictions.csv')) == 24
+
+def test_tta_cv_scores_a_denser_grid_and_writes_portable_predictions(tiny_demo, tmp_path):
+    "bench/tta_cv.py --grid dense: a patch every half patch (5x3 on a 350x230 field), scored by the fold models; predictions paired_auc reads."
+    import sys, importlib.util, numpy as np
+    from PIL import Image
+    spec = importlib.util.spec_from_file_location('tta_cv', 'bench/tta_cv.py')
+    tc = importlib.util.module_from_spec(spec); spec.loader.exec_module(tc)
+    ps = tc.dense_grid(Image.new('RGB', (350, 230)), 128)
+    assert len(ps) == 15 and len(tc.patch_grid(Image.new('RGB', (350, 230)), 128)) == 6 and all(p.size == (128, 128) for p in ps)
+    cv = tmp_path/'cv'
+    r = subprocess.run(['bcc-cv', str(tiny_demo), '--out', str(cv), '--folds', '2', '--arch', 'resnet18', '--size', '32', '--bs', '4',
+                        '--epochs', '1', '--n-boot', '10', '--pretrained', 'false'], capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = tmp_path/'dense'
+    run = lambda: subprocess.run([sys.executable, 'bench/tta_cv.py', str(cv), '--grid', 'dense', '--out', str(out)], capture_output=True, text=True, timeout=900)
+    r = run()
+    assert r.returncode == 0, r.stderr[-3000:]   # the covering grid reproduced each fold's predictions.csv (checked inside)
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    assert set(res) == {'cv', 'plain', 'dense'} and len(res['dense']['fold_roc_auc']) == 2
+    d, oof = pd.read_csv(out/'predictions.csv'), pd.read_csv(cv/'predictions.csv')
+    assert len(d) == len(oof) == 24 and d.path.str.startswith('BreaKHis_v1/').all() and np.allclose(d.prob_benign + d.prob_malignant, 1)
+    mine = oof.assign(path=oof.path.str.replace(r'^.*?(BreaKHis_v1/)', r'\1', regex=True)).set_index('path').prob_malignant
+    assert not np.allclose(d.set_index('path').prob_malignant.loc[mine.index], mine, atol=1e-4)   # other patches, other scores
+    before = (out/'predictions.csv').read_bytes()
+    r = run()
+    assert r.returncode != 0 and 'exists' in r.stderr and (out/'predictions.csv').read_bytes() == before
