@@ -38,7 +38,8 @@ def main():
     p.add_argument('--grid', choices=['tta', 'dense'], default='tta', help='the variant: 8-view TTA, or a patch every half patch')
     p.add_argument('--out', help="a new folder for the variant's out-of-fold predictions.csv")
     a = p.parse_args()
-    if a.out and (Path(a.out)/'predictions.csv').exists(): raise SystemExit(f"{Path(a.out)/'predictions.csv'} exists: choose a new --out.")
+    if a.out and ((Path(a.out)/'predictions.csv').exists() or list(Path(a.out).glob('fold[0-9]*'))):   # never over a run's or another variant's
+        raise SystemExit(f"{a.out} holds a predictions.csv or fold folders already: choose a new --out.")
     torch.set_num_threads(a.threads)
     folds = sorted(Path(a.cv).glob('fold[0-9]*'), key=lambda f: int(f.name[4:]))
     if not folds: raise SystemExit(f"{a.cv}: no fold0, fold1, ... folders. Run bcc-quality or bcc-cv first.")

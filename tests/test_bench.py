@@ -204,4 +204,4 @@ def test_tta_cv_scores_a_denser_grid_and_writes_portable_predictions(tiny_demo, 
     assert not np.allclose(d.set_index('path').prob_malignant.loc[mine.index], mine, atol=1e-4)   # other patches, other scores
     before = (out/'predictions.csv').read_bytes()
     r = run()
-    assert r.returncode != 0 and 'exists' in r.stderr and (out/'predictions.csv').read_bytes() == before
+    assert r.returncode != 0 and 'already' in r.stderr and (out/'predictions.csv').read_bytes() == before
