@@ -89,11 +89,12 @@ def default_item_tfms(size:int, field:str='crop', scale:float|None=None, view:fl
     return [field_resize(field, size, scale, view), RandomCrop(size)]
 
 # %% ../nbs/01_augment.ipynb #78102cf2
-def patch_grid(im:Image.Image, size:int)->list:
-    "Squares of `size` that together cover `im` (evenly spaced, overlapping where needed), row by row."
-    w, h = im.size
-    if min(w, h) < size: im, (w, h) = resize_short(im, size), resize_short(im, size).size
-    xs, ys = [np.linspace(0, n - size, max(1, -(-n // size))).round().astype(int) for n in (w, h)]
+def patch_grid(im:Image.Image, size:int, # Patch side, in pixels
+               step:int|None=None,          # Most pixels between neighbouring patches: `size` just covers `im`; less overlaps them more
+              )->list:
+    "Squares of `size` that together cover `im` (evenly spaced, at most `step` apart, overlapping where needed), row by row."
+    if min(im.size) < size: im = resize_short(im, size)
+    xs, ys = [np.linspace(0, n - size, -(-(n - size) // (step or size)) + 1).round().astype(int) for n in im.size]
     return [PILImage.create(np.asarray(im.crop((x, y, x + size, y + size)))) for y in ys for x in xs]   # fastai's image type, for ToTensor
 
 # %% ../nbs/01_augment.ipynb #363b3564

@@ -32,16 +32,20 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from bcc_nb.augment import MACENKO_REFERENCE, StainNormalize
+from bcc_nb.augment import MACENKO_REFERENCE, StainNormalize, resize_short
 from bcc_nb.data import breakhis_manifest, patient_kfold
 
 
-def colour_features(path, stain=None) -> np.ndarray:
-    "Mean and standard deviation of each RGB and HSV channel, in [0, 1] (of the stain-normalised image, with `stain`)."
-    im = Image.open(path).convert('RGB')
-    if stain is not None: im = stain(PILImage.create(im))
+def colour_stats(im:Image.Image) -> np.ndarray:
+    "Mean and standard deviation of each RGB and HSV channel of `im`, in [0, 1]."
     x = np.concatenate([np.asarray(im), np.asarray(im.convert('HSV'))], axis=-1).reshape(-1, 6) / 255.
     return np.concatenate([x.mean(0), x.std(0)])
+
+
+def colour_features(path, stain=None) -> np.ndarray:
+    "The 12 colour statistics of an image file (of the stain-normalised image, with `stain`)."
+    im = Image.open(path).convert('RGB')
+    return colour_stats(im if stain is None else stain(PILImage.create(im)))
 
 
 def stain_amounts(rgb:np.ndarray, Io=240) -> np.ndarray:
@@ -81,11 +85,9 @@ def tissue_features(rgb:np.ndarray) -> np.ndarray:
 def image_features(path, stain=None, kind='colour') -> np.ndarray:
     "The floor's numbers for one image: its colour statistics, and with `kind='tissue'` its stain amounts, nuclei and texture as well."
     if kind == 'colour': return colour_features(path, stain)
-    im = Image.open(path).convert('RGB')
-    im = im.resize((round(im.width * 230 / min(im.size)), round(im.height * 230 / min(im.size))), Image.BILINEAR)
+    im = resize_short(Image.open(path).convert('RGB'), 230)   # the field at the scale the defaults see it (1.8 patches of 128 px)
     if stain is not None: im = stain(PILImage.create(im))
-    x = np.concatenate([np.asarray(im), np.asarray(im.convert('HSV'))], axis=-1).reshape(-1, 6) / 255.
-    return np.concatenate([x.mean(0), x.std(0), tissue_features(np.asarray(im))])
+    return np.concatenate([colour_stats(im), tissue_features(np.asarray(im))])
 
 
 def main():

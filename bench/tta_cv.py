@@ -18,17 +18,13 @@ import numpy as np, pandas as pd, torch
 from sklearn.metrics import roc_auc_score
 
 import bcc_nb.predict
-from fastai.vision.core import PILImage
-from bcc_nb.augment import patch_grid, resize_short
+from bcc_nb.augment import patch_grid
 from bcc_nb.predict import load_classifier
 
 
 def dense_grid(im, size:int)->list:
-    "Patches of `size` every half patch (and at the far edges): a finer grid than `patch_grid`'s covering one."
-    w, h = im.size
-    if min(w, h) < size: im = resize_short(im, size); w, h = im.size
-    xs, ys = [np.linspace(0, n - size, max(1, -(-(n - size) // (size // 2)) + 1)).round().astype(int) for n in (w, h)]
-    return [PILImage.create(np.asarray(im.crop((x, y, x + size, y + size)))) for y in ys for x in xs]
+    "A patch every half patch: a finer grid than the covering one `bcc-predict` scores."
+    return patch_grid(im, size, step=size // 2)
 
 
 def main():
