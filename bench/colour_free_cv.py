@@ -15,7 +15,7 @@ The folds are the quality benchmark's (5 patient-grouped folds, 128 px, 12 epoch
 it is not in the fold models' config.json or model.json: `bcc-predict` on a fold model would score it without the change.
 These models are for this measurement only.
 """
-import argparse, functools, json
+import argparse, functools
 from pathlib import Path
 import torch
 from fastai.vision.all import Transform, TensorImage
@@ -23,7 +23,7 @@ from fastai.vision.all import Transform, TensorImage
 import bcc_nb.train, bcc_nb.runs
 from bcc_nb.config import TrainConfig, args_for, replace
 from bcc_nb.crossval import cross_validate
-from bcc_nb.runs import RunFolder
+from bench_folder import claim   # beside this script
 
 
 class Gray(Transform):
@@ -59,17 +59,7 @@ def main():
     cfg = replace(TrainConfig(), size=128, epochs=12, pretrained=False, arch=a.arch, seed=a.seed)
     if args_for(cfg, with_extra) != args_for(cfg, histo_tfms):   # checked before anything is written
         raise SystemExit("The wrapper of histo_tfms does not take the recipe's view and augmentation settings; nothing was written.")
-    out = Path(a.out); marker = out/'colour_free.json'   # the mode is in no config.json: without this, a plain recipe's folds would be reused as this mode's
-    if marker.is_file():
-        if (made := json.loads(marker.read_text()).get('mode')) != a.mode:
-            raise SystemExit(f"{out} holds a --mode {made} cross-validation: choose another --out for --mode {a.mode}.")
-    elif RunFolder(out).state() not in ('missing', 'empty'):
-        raise SystemExit(f"{out} was not made by this script (it has no colour_free.json): its folds would be reused as if trained "
-                         f"with --mode {a.mode}. Choose a new folder for --out; nothing was changed.")
-    else:
-        out.mkdir(parents=True, exist_ok=True)
-        marker.write_text(json.dumps(dict(mode=a.mode, arch=a.arch, seed=a.seed)))
-        RunFolder(out).note_written(marker)   # bcc_nb's record of what it wrote: the folder stays a bcc_nb run folder
+    out = claim(a.out, 'colour_free.json', dict(mode=a.mode, arch=a.arch, seed=a.seed), 'bench/colour_free_cv.py')
     # train_classifier builds its loaders with bcc_nb.train's; a fold trained but not yet scored is reloaded with bcc_nb.runs's
     bcc_nb.train.histo_tfms = bcc_nb.runs.histo_tfms = with_extra
     cv = cross_validate(a.data, cfg, out=out, folds=a.folds)

@@ -205,3 +205,48 @@ def test_tta_cv_scores_a_denser_grid_and_writes_portable_predictions(tiny_demo, 
     before = (out/'predictions.csv').read_bytes()
     r = run()
     assert r.returncode != 0 and 'already' in r.stderr and (out/'predictions.csv').read_bytes() == before
+
+def test_patients_cv_trains_each_fold_on_a_share_of_its_patients(tiny_demo, tmp_path, monkeypatch):
+    "bench/patients_cv.py: the same folds and scored patients, each fold trained on a random share of its training patients per class."
+    import sys, importlib.util, numpy as np
+    monkeypatch.syspath_prepend('bench')
+    spec = importlib.util.spec_from_file_location('patients_cv', 'bench/patients_cv.py')
+    pc = importlib.util.module_from_spec(spec); spec.loader.exec_module(pc)
+    df = pd.DataFrame(dict(case=[f'b{i}' for i in range(4)] + [f'm{i}' for i in range(6)] + ['v1', 'v2'],
+                           label=['benign']*4 + ['malignant']*6 + ['benign', 'malignant'], split=['train']*10 + ['valid']*2)).loc[lambda d: d.index.repeat(3)]
+    half = pc.keep_patients(df, 'label', 0.5, np.random.default_rng(0))
+    n = half[half.split == 'train'].groupby('label').case.nunique()
+    assert (n.benign, n.malignant) == (2, 3) and (half[half.split == 'valid'].case.tolist() == ['v1']*3 + ['v2']*3)
+    assert half.groupby('case').size().eq(3).all()   # a kept patient keeps all its images
+    assert pc.keep_patients(df, 'label', 0.5, np.random.default_rng(0)).equals(half)   # the same draw, the same patients
+    assert pc.keep_patients(df, 'label', 0.01, np.random.default_rng(0))[lambda d: d.split == 'train'].groupby('label').case.nunique().eq(1).all()
+    out = tmp_path/'half'
+    run = lambda *extra: subprocess.run([sys.executable, 'bench/patients_cv.py', str(tiny_demo), '--frac', '0.5', '--out', str(out), '--folds', '2',
+                                         '--arch', 'resnet18', '--size', '32', '--bs', '4', '--epochs', '1', *extra], capture_output=True, text=True, timeout=900)
+    r = run()
+    assert r.returncode == 0, r.stderr[-3000:]
+    kept = json.loads((out/'kept_patients.json').read_text())
+    oof = pd.read_csv(out/'predictions.csv', dtype={'case': str})
+    assert oof.case.nunique() == 6 and len(oof) == 24   # every patient scored once, by the fold that never saw it
+    for i in range(2):
+        m = pd.read_csv(out/f'fold{i}'/'manifest.csv', dtype={'case': str})
+        trained, full = set(m[m.split == 'train'].case), set(oof.case) - set(oof[oof.fold == i].case)
+        assert trained == set(kept[f'fold{i}']) and trained < full and not trained & set(oof[oof.fold == i].case)
+    before = (out/'predictions.csv').read_bytes()
+    r = run('--draw', '1')   # other settings into the same folder: refused, nothing changed
+    assert r.returncode != 0 and 'other settings' in r.stderr and (out/'predictions.csv').read_bytes() == before
+
+def test_bench_folder_claims_only_its_own_folder(tmp_path, monkeypatch):
+    "bench/bench_folder.py: a script's folder is reused only with the same settings, and never one another tool wrote."
+    import pytest
+    monkeypatch.syspath_prepend('bench')
+    from bench_folder import claim
+    from bcc_nb.runs import RunFolder
+    out = claim(tmp_path/'a', 'mine.json', dict(mode='gray', seed=1), 'x.py')
+    assert json.loads((out/'mine.json').read_text()) == dict(mode='gray', seed=1) and RunFolder(out).state() == 'run'
+    assert claim(out, 'mine.json', dict(mode='gray', seed=1), 'x.py') == out   # the same settings: reused
+    with pytest.raises(SystemExit, match='other settings'): claim(out, 'mine.json', dict(mode='std', seed=1), 'x.py')
+    (tmp_path/'b').mkdir(); (tmp_path/'b'/'notes.txt').write_text('mine')
+    with pytest.raises(SystemExit, match='not made by x.py'): claim(tmp_path/'b', 'mine.json', dict(mode='gray'), 'x.py')
+    assert sorted(p.name for p in (tmp_path/'b').iterdir()) == ['notes.txt']
+    with pytest.raises(SystemExit, match='not made by x.py'): claim(out, 'other.json', dict(mode='gray'), 'x.py')   # another script's folder
