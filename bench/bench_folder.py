@@ -1,4 +1,4 @@
-"""The output folder of a bench script that trains folds with a change `TrainConfig` does not record.
+"""The output folder (and summary line) of a bench script that trains folds with a change `TrainConfig` does not record.
 
 The change is in no fold's config.json, so `cross_validate` would reuse a plain recipe's finished folds (or another
 setting's) as if trained with it. A marker file in the folder records the script's settings; a folder is reused only
@@ -24,3 +24,10 @@ def claim(out, marker:str, settings:dict, script:str)->Path:
         mark.write_text(json.dumps(settings))
         RunFolder(out).note_written(mark)   # bcc_nb's record of what it wrote: the folder stays a bcc_nb run folder
     return out
+
+
+def cv_line(cv, out)->str:
+    "One line for a cross-validation: pooled ROC-AUC with its patient-bootstrap interval, accuracy and the per-fold AUCs."
+    m, ci = cv.pooled.metrics, cv.pooled.ci
+    return (f"{out}: pooled ROC-AUC {m['roc_auc']:.3f} ({ci['roc_auc'][0]:.3f}-{ci['roc_auc'][1]:.3f}), accuracy {m['accuracy']:.3f}, "
+            f"folds {[round(v, 3) for v in cv.fold_metrics.roc_auc]}")

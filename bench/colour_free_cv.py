@@ -16,14 +16,13 @@ it is not in the fold models' config.json or model.json: `bcc-predict` on a fold
 These models are for this measurement only.
 """
 import argparse, functools
-from pathlib import Path
 import torch
 from fastai.vision.all import Transform, TensorImage
 
 import bcc_nb.train, bcc_nb.runs
 from bcc_nb.config import TrainConfig, args_for, replace
 from bcc_nb.crossval import cross_validate
-from bench_folder import claim   # beside this script
+from bench_folder import claim, cv_line   # beside this script
 
 
 class Gray(Transform):
@@ -63,9 +62,7 @@ def main():
     # train_classifier builds its loaders with bcc_nb.train's; a fold trained but not yet scored is reloaded with bcc_nb.runs's
     bcc_nb.train.histo_tfms = bcc_nb.runs.histo_tfms = with_extra
     cv = cross_validate(a.data, cfg, out=out, folds=a.folds)
-    m, ci = cv.pooled.metrics, cv.pooled.ci
-    print(f"{out}: pooled ROC-AUC {m['roc_auc']:.3f} ({ci['roc_auc'][0]:.3f}-{ci['roc_auc'][1]:.3f}), accuracy {m['accuracy']:.3f}, "
-          f"folds {[round(v, 3) for v in cv.fold_metrics.roc_auc]}")
+    print(cv_line(cv, out))
 
 
 if __name__ == '__main__':

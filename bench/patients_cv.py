@@ -19,7 +19,7 @@ import bcc_nb.datasets
 from bcc_nb.config import TrainConfig, replace
 from bcc_nb.crossval import cross_validate
 from bcc_nb.runs import RunFolder
-from bench_folder import claim   # beside this script
+from bench_folder import claim, cv_line   # beside this script
 
 
 def keep_patients(df:pd.DataFrame, label:str, frac:float, rng)->pd.DataFrame:
@@ -58,9 +58,7 @@ def main():
     out = claim(a.out, 'patients_cv.json', dict(frac=a.frac, draw=a.draw, seed=a.seed, arch=a.arch, size=a.size, epochs=a.epochs, bs=a.bs), 'bench/patients_cv.py')
     (out/'kept_patients.json').write_text(json.dumps(kept, indent=1)); RunFolder(out).note_written(out/'kept_patients.json')
     cv = cross_validate(a.data, cfg, out=out, folds=a.folds)
-    m, ci = cv.pooled.metrics, cv.pooled.ci
-    print(f"{out}: pooled ROC-AUC {m['roc_auc']:.3f} ({ci['roc_auc'][0]:.3f}-{ci['roc_auc'][1]:.3f}), accuracy {m['accuracy']:.3f}, "
-          f"folds {[round(v, 3) for v in cv.fold_metrics.roc_auc]}, training patients {[len(v) for v in kept.values()]}")
+    print(f"{cv_line(cv, out)}, training patients {[len(v) for v in kept.values()]}")
 
 
 if __name__ == '__main__':

@@ -250,3 +250,8 @@ def test_bench_folder_claims_only_its_own_folder(tmp_path, monkeypatch):
     with pytest.raises(SystemExit, match='not made by x.py'): claim(tmp_path/'b', 'mine.json', dict(mode='gray'), 'x.py')
     assert sorted(p.name for p in (tmp_path/'b').iterdir()) == ['notes.txt']
     with pytest.raises(SystemExit, match='not made by x.py'): claim(out, 'other.json', dict(mode='gray'), 'x.py')   # another script's folder
+    import sys
+    r = subprocess.run([sys.executable, 'bench/colour_free_cv.py', str(tmp_path), '--mode', 'gray', '--out', str(tmp_path/'b')],
+                       capture_output=True, text=True, timeout=600)   # a script that claims its folder so: refuses before training
+    assert r.returncode != 0 and 'not made by bench/colour_free_cv.py' in r.stderr
+    assert sorted(p.name for p in (tmp_path/'b').iterdir()) == ['notes.txt']
