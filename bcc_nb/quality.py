@@ -101,7 +101,7 @@ ABLATIONS['view_3_macenko'] = dict(view=3.)    # smaller patches on today's defa
 ABLATIONS['mixup_macenko'] = dict(mixup=0.4)   # MixUp on today's defaults: blends of two images, against learning the patients by heart
 ABLATIONS['keep_last_macenko'] = dict(keep='last')     # the selection rule on today's defaults: the last epoch's weights, not their average
 ABLATIONS['whole_field_macenko'] = dict(field='whole')  # the whole field squeezed to the patch size, as the 2019 recipe, on today's defaults
-# the last three measured on ResNet-18 only, now on today's defaults
+# three more measured on ResNet-18 only so far, now on today's defaults
 ABLATIONS['no_normalize_macenko'] = dict(normalize=False)         # pixels in [0, 1], as the 2019 recipe
 ABLATIONS['patient_balance_macenko'] = dict(balance='patients')   # every patient drawn equally often
 ABLATIONS['bs_32_macenko'] = dict(bs=32)                          # twice the batch

@@ -51,10 +51,12 @@ def main():
     p.add_argument('--bs', type=int, default=TrainConfig().bs)
     a = p.parse_args()
     if not 0 < a.frac <= 1: raise SystemExit(f"--frac must be in (0, 1], not {a.frac}.")
-    bcc_nb.datasets.split_images = with_share(bcc_nb.datasets.split_images, a.frac, a.draw)   # read_image_set's
     cfg = replace(TrainConfig(), size=a.size, epochs=a.epochs, bs=a.bs, pretrained=False, arch=a.arch, seed=a.seed)
-    kept = {f'fold{i}': sorted(map(str, s.manifest[s.manifest.split == 'train'].case.unique()))   # as each fold trains (or trained) on them
-            for i in range(a.folds) for s in [bcc_nb.datasets.read_image_set(a.data, seed=a.seed, folds=a.folds, fold=i)]}
+    split_images = bcc_nb.datasets.split_images
+    df = bcc_nb.datasets.read_image_set(a.data, valid_pct=0).manifest.drop(columns='split')   # the images are read and checked once
+    kept = {f'fold{i}': sorted(map(str, d[d.split == 'train'].case.unique()))   # as each fold trains (or trained) on them
+            for i in range(a.folds) for d in [with_share(split_images, a.frac, a.draw)(df, seed=a.seed, folds=a.folds, fold=i)]}
+    bcc_nb.datasets.split_images = with_share(split_images, a.frac, a.draw)   # read_image_set's, as each fold is trained
     out = claim(a.out, 'patients_cv.json', dict(frac=a.frac, draw=a.draw, seed=a.seed, arch=a.arch, size=a.size, epochs=a.epochs, bs=a.bs), 'bench/patients_cv.py')
     (out/'kept_patients.json').write_text(json.dumps(kept, indent=1)); RunFolder(out).note_written(out/'kept_patients.json')
     cv = cross_validate(a.data, cfg, out=out, folds=a.folds)
