@@ -18,9 +18,9 @@ from .data import HistoImage
 
 # %% auto #0
 __all__ = ['PATCH_VIEW', 'RGB_FROM_HED', 'HED_FROM_RGB', 'MACENKO_REFERENCE', 'resize_short', 'FieldResize', 'ResizeShort',
-           'ResizeWhole', 'ResizeScale', 'field_resize', 'resize_from_key', 'default_item_tfms', 'patch_grid',
-           'rgb_to_hed', 'hed_to_rgb', 'HEDJitter', 'ScaleJitter', 'stain_reference', 'StainNormalize', 'histo_tfms',
-           'dihedral_view', 'undo_dihedral_view', 'dihedral_views', 'dihedral_tta']
+           'ResizeWhole', 'ResizeScale', 'ResizeMagnification', 'field_resize', 'resize_from_key', 'default_item_tfms',
+           'patch_grid', 'rgb_to_hed', 'hed_to_rgb', 'HEDJitter', 'ScaleJitter', 'stain_reference', 'StainNormalize',
+           'histo_tfms', 'dihedral_view', 'undo_dihedral_view', 'dihedral_views', 'dihedral_tta']
 
 # %% ../nbs/01_augment.ipynb #6fd60630
 def resize_short(im:Image.Image, size:int)->Image.Image:
@@ -60,6 +60,18 @@ class ResizeScale(FieldResize):
         if s == 1: return im
         return im.resize((max(1, round(im.size[0]*s)), max(1, round(im.size[1]*s))), Image.BILINEAR)
 
+# %% ../nbs/01_augment.ipynb #2d8bc36f
+class ResizeMagnification(FieldResize):
+    "Scale each image so that its shorter side is `size` at magnification `mag` and `size*mag/m` at `m` (not below `min_side`)."
+    def __init__(self, size:int, mag:int, min_side:int=0):
+        self.size, self.mag, self.min_side = size, mag, min_side
+        self.key = f'{size}at{mag}x' + (f'min{min_side}' if min_side else '')
+    def short(self, im:Image.Image)->int:
+        "The shorter side `im` gets: from the magnification in its `info`, else as at `mag`."
+        m = im.info.get('magnification')
+        return max(self.min_side, round(self.size*self.mag/m)) if m else self.size
+    def resize(self, im): return resize_short(im, self.short(im))
+
 # %% ../nbs/01_augment.ipynb #3d0a69ea
 PATCH_VIEW = 1.8
 "With field='patches', the default shorter side of the scaled image, in patches (what was measured; `TrainConfig.view`)."
@@ -68,25 +80,32 @@ def field_resize(field:str='crop',   # 'crop', 'whole' or 'patches'
                  size:int=128,        # Side of the square the model sees
                  scale:float|None=None, # With 'patches': scale the file's pixels by this (not below one patch) instead of `view`
                  view:float=PATCH_VIEW, # With 'patches': the shorter side of the scaled image, in patches
+                 view_mag:int|None=None, # With 'patches': the magnification at which `view` holds (others in proportion); None: every image
                 )->FieldResize:
     "The resize step of `field`."
     if field == 'crop': return ResizeShort(size)
     if field == 'whole': return ResizeWhole(size)
-    if field == 'patches': return ResizeScale(scale, size) if scale else ResizeShort(round(view*size))
+    if field == 'patches':
+        if scale: return ResizeScale(scale, size)
+        return ResizeMagnification(round(view*size), view_mag, size) if view_mag else ResizeShort(round(view*size))
     raise ValueError(f"field must be 'crop', 'whole' or 'patches', not {field!r}")
 
 def resize_from_key(key:str)->FieldResize:
-    "The resize step whose `key` is `key` ('128', 'whole128', 'scale0.5' or 'scale0.5min128')."
+    "The resize step whose `key` is `key` ('128', 'whole128', 'scale0.5', 'scale0.5min128' or '230at100xmin128')."
     if key.startswith('whole'): return ResizeWhole(int(key[5:]))
     if key.startswith('scale'):
         scale, _, min_side = key[5:].partition('min')
         return ResizeScale(float(scale), int(min_side or 0))
+    if 'at' in key:
+        short, _, rest = key.partition('at')
+        mag, _, min_side = rest.partition('xmin')
+        return ResizeMagnification(int(short), int(mag.rstrip('x')), int(min_side or 0))
     return ResizeShort(int(key))
 
 # %% ../nbs/01_augment.ipynb #e3a1efd1
-def default_item_tfms(size:int, field:str='crop', scale:float|None=None, view:float=PATCH_VIEW)->list:
+def default_item_tfms(size:int, field:str='crop', scale:float|None=None, view:float=PATCH_VIEW, view_mag:int|None=None)->list:
     "The resize step of `field`, then a `size` square: random when training, centred when validating."
-    return [field_resize(field, size, scale, view), RandomCrop(size)]
+    return [field_resize(field, size, scale, view, view_mag), RandomCrop(size)]
 
 # %% ../nbs/01_augment.ipynb #78102cf2
 def patch_grid(im:Image.Image, size:int, # Patch side, in pixels
@@ -205,6 +224,7 @@ def histo_tfms(size:int=128,            # Side of the square crop the model sees
                field:str='crop',        # 'crop' (shorter side to size, then a square), 'whole' (the field squeezed) or 'patches'
                view:float=PATCH_VIEW,   # With field='patches': the shorter side of the scaled image, in patches
                scale:float|None=None,   # With field='patches': scale the file's pixels by this instead of `view`
+               view_mag:int|None=None,  # With field='patches': the magnification at which `view` holds; others in proportion (None: all at `view`)
                max_zoom:float=3.,       # Largest zoom-in factor (1.0: none); 3 shows a 100X field as at up to 300X
                zoom_range:float=0.,     # Keras-style per-axis zoom from [1-z, 1+z] (0: none); the 2019 reference used 2
                max_rotate:float=0.,     # Rotation by up to this many degrees (0: only the 8 dihedral orientations)
@@ -218,7 +238,7 @@ def histo_tfms(size:int=128,            # Side of the square crop the model sees
                stats:tuple=imagenet_stats, # (mean, std) the backbone was trained with, e.g. from `backbone_stats`
               )->tuple:                 # (item_tfms, batch_tfms) for `image_dataloaders`
     "Histology-friendly augmentation: resize and crop, the 8 dihedral symmetries, zoom, stain and colour jitter."
-    item_tfms = default_item_tfms(size, field, scale, view)   # random crop when training, centre crop when validating
+    item_tfms = default_item_tfms(size, field, scale, view, view_mag)   # random crop when training, centre crop when validating
     if isinstance(stain_normalize, str): stain_normalize = StainNormalize(stain_target, stain_normalize)
     if stain_normalize: item_tfms.insert(1, stain_normalize)
     batch_tfms = aug_transforms(do_flip=True, flip_vert=True, max_rotate=0., max_zoom=max_zoom, max_lighting=max_lighting,

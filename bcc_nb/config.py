@@ -91,6 +91,7 @@ class TrainConfig:
     field:Annotated[str, OneOf(('crop', 'whole', 'patches'))]='patches'  # What the model sees: patches (squares cut from the image scaled to --view; a grid of them averaged at test time), crop (shorter side to --size, then a square) or whole (the field squeezed to a square)
     view:Annotated[float, Range(1, 8)]=1.8          # With --field patches: the scaled image's shorter side, in patches (1.8: a patch spans 56% of it, at any file resolution)
     scale:Annotated[float|None, Range(0.05, 4)]=None # With --field patches: scale the files' pixels by this instead of --view (e.g. 0.5: patches of the image at half size)
+    view_mag:Annotated[int|None, Range(1, 1000)]=None # With --field patches: the magnification at which --view holds, e.g. 100; an image at another one (from its BreakHis name) is scaled in proportion, so that a pixel covers the same tissue (default: every image to --view)
     max_zoom:Annotated[float, Range(1, 4)]=3.       # Largest random zoom-in (1.0: none; 3 shows a 100X field as at up to 300X)
     zoom_range:Annotated[float, Range(0, 3)]=0.     # Keras-style per-axis zoom from [1-z, 1+z] (0: none; the 2019 reference: 2)
     max_rotate:Annotated[float, Range(0, 180)]=0.   # Random rotation up to this many degrees (0: only the 8 dihedral orientations)

@@ -125,9 +125,15 @@ def check_images(df:pd.DataFrame,    # Manifest with a `path` column
 
 # %% ../nbs/00_data.ipynb #e19f8d99
 class HistoImage(PILImage):
-    "A fastai `PILImage` that scales 16-bit images to 8 bits instead of clipping them."
+    "A fastai `PILImage` that scales 16-bit images to 8 bits instead of clipping them, and knows its BreakHis magnification."
     @classmethod
     def create(cls, fn, **kwargs):
+        im = cls._read(fn, **kwargs)
+        if isinstance(fn, (str, Path)) and (b := parse_breakhis_name(fn)): im.info['magnification'] = b['magnification']
+        return im
+
+    @classmethod
+    def _read(cls, fn, **kwargs):
         if isinstance(fn, (str, Path)):
             with Image.open(fn) as im:
                 if im.mode.startswith('I'):  # 16-bit (I;16) or 32-bit integer greyscale

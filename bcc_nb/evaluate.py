@@ -336,6 +336,23 @@ def patients(self)->pd.DataFrame:
     out.insert(out.columns.get_loc('true') + 1, 'pred', [self.classes[i] for i in out[probs].values.argmax(1)])
     return out.sort_values(['share_correct', 'case'], kind='stable').reset_index(drop=True)
 
+# %% ../nbs/04_evaluate.ipynb #bab91e89
+@patch_to(Evaluation)
+def by_magnification(self)->pd.DataFrame:
+    "One row per magnification: images, patients, image ROC-AUC (where both classes are imaged), accuracy, patient recognition rate."
+    if self.items is None or 'magnification' not in self.items: return pd.DataFrame()
+    mags = pd.to_numeric(self.items['magnification'], errors='coerce').values
+    cases = self.items['case'].astype(str).values if 'case' in self.items else None
+    rows = []
+    for m in sorted(set(mags[~np.isnan(mags)])):
+        k = mags == m
+        y, p = self.y_true[k], self.probs[k]
+        auc = skm.roc_auc_score(y == self.pos, p[:, self.pos]) if self.pos is not None and len(np.unique(y)) == 2 else np.nan
+        rows.append(dict(magnification=int(m), n_images=int(k.sum()), n_patients=len(set(cases[k])) if cases is not None else np.nan,
+                         roc_auc=auc, accuracy=float((p.argmax(1) == y).mean()),
+                         patient_recognition_rate=patient_recognition_rate(y, p, cases[k]) if cases is not None else np.nan))
+    return pd.DataFrame(rows)
+
 # %% ../nbs/04_evaluate.ipynb #32655218
 @patch_to(Evaluation)
 def figures(self)->dict:
@@ -359,8 +376,10 @@ def figures(self)->dict:
 @patch_to(Evaluation)
 def to_dict(self)->dict:
     "Every number, for `metrics.json`."
+    bm = self.by_magnification()
     return dict(split=self.split, classes=self.classes, **self.metrics, ci95=self.ci, ci_resampling=self.ci_unit, patient=self.patient,
-                operating_point=self.operating_point, tta=self.tta)
+                operating_point=self.operating_point, tta=self.tta,
+                **({'by_magnification': json.loads(bm.to_json(orient='records'))} if len(bm) else {}))
 
 # %% ../nbs/04_evaluate.ipynb #c9e22c61
 @patch_to(Evaluation)
@@ -377,6 +396,7 @@ def report_html(self, figs:dict|None=None)->str:
             'td,th{border:1px solid #ccc;padding:3px 8px;text-align:right} img{max-width:48%;margin:4px}</style></head><body>'
             f'<h1>Evaluation on the {html.escape(self.split)} set</h1><p>For research and education only; not for diagnosis.</p>'
             f'{self.table().round(4).to_html()}{extra}'
+            + (f'<h3>By magnification</h3>{self.by_magnification().round(3).to_html(index=False)}' if len(self.by_magnification()) else '')
             + (f'<h3>Patients, worst first</h3>{self.patients().round(3).to_html(index=False)}' if self.patient else '')
             + ''.join(f'<h3>{html.escape(n)}</h3>{img(f)}' for n, f in figs.items()) + '</body></html>')
 

@@ -110,6 +110,9 @@ ABLATIONS['lr_3e-4_macenko'] = dict(lr=3e-4)   # one-cycle's peak learning rate,
 ABLATIONS['lr_3e-3_macenko'] = dict(lr=3e-3)   # and three times it
 ABLATIONS['clip_1_macenko'] = dict(clip=1.)    # gradients clipped to norm 1
 ABLATIONS['view_1_3_macenko'] = dict(view=1.3) # larger patches (2x2 at test time)
+# every image scaled by its magnification, so that a pixel covers the same tissue as in a 100X field at --view 1.8 (100X fields as before)
+ABLATIONS['mag_100_macenko'] = dict(view_mag=100)
+ABLATIONS['mag_100_macenko_seed_1'] = dict(view_mag=100, seed=1)
 
 # %% ../nbs/06a_quality.ipynb #ad8d7f64
 def recipe_scores(cv:CrossValidation)->dict:

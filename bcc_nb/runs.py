@@ -214,7 +214,7 @@ def save_model_files(learn:Learner,      # The trained learner
     atomic_write(run_dir/'model.safetensors', lambda p: save_file(sd, str(p)))
     meta = dict(format=MODEL_FORMAT, arch=cfg.arch, head=cfg.head, classes=list(map(str, learn.dls.vocab)),
                 n_out=len(learn.dls.vocab), size=cfg.size, field=cfg.field,
-                **(dict(view=cfg.view, scale=cfg.scale) if cfg.field == 'patches' else {}),
+                **(dict(view=cfg.view, scale=cfg.scale, **({'view_mag': cfg.view_mag} if cfg.view_mag else {})) if cfg.field == 'patches' else {}),
                 normalize=dict(zip(('mean', 'std'), map(list, backbone_stats(cfg.arch)))) if cfg.normalize else None,
                 stain_normalize=stain, bcc_nb=bcc_nb.__version__,
                 weights_sha256=sha256_file(run_dir/'model.safetensors') if not rank_distrib() else None)
@@ -242,6 +242,8 @@ def read_model_json(run_dir:str|Path)->dict:
     sc, view = meta.get('scale'), meta.get('view')   # patches: a scale of the file's pixels (bcc_nb 0.1), or else a view
     _require(meta.get('field') != 'patches' or (isinstance(sc, (int, float)) and 0.05 <= sc <= 4 if sc is not None
              else isinstance(view, (int, float)) and 1 <= view <= 8), f, "has a malformed 'view' or 'scale'")
+    vm = meta.get('view_mag')
+    _require(vm is None or isinstance(vm, int) and not isinstance(vm, bool) and 1 <= vm <= 1000, f, "has a malformed 'view_mag'")
     _require(meta.get('head', 'reference') in ('reference', 'fastai'), f, "names an unknown head")
     op = meta.get('threshold')
     _require(op is None or isinstance(op, dict) and isinstance(op.get('threshold'), (int, float)) and 0 <= op['threshold'] <= 1,
@@ -290,7 +292,7 @@ def load_model_files(run_dir:str|Path)->tuple:
 def model_tfms(meta:dict, stain_target=None)->tuple:
     "The (item_tfms, batch_tfms) that prepare an image for the model of `meta` (`model.json`), as in validation."
     norm = meta.get('normalize')
-    return histo_tfms(meta['size'], meta.get('field', 'crop'), **{k: meta[k] for k in ('view', 'scale') if meta.get(k) is not None},
+    return histo_tfms(meta['size'], meta.get('field', 'crop'), **{k: meta[k] for k in ('view', 'scale', 'view_mag') if meta.get(k) is not None},
                       stain_normalize=stain_transform(meta, stain_target),
                       normalize=norm is not None, stats=(norm['mean'], norm['std']) if norm else None)
 

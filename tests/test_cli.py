@@ -223,3 +223,23 @@ def test_predict_cli_bf16_close_to_fp32(trained_run, tiny_demo, tmp_path):
     assert list(a.file) == list(b.file) and (a.prob_malignant - b.prob_malignant).abs().max() < 0.05
     r = run('bcc-predict', str(out), str(tiny_demo), '--precision', 'fp8')
     assert r.returncode != 0 and "precision must be 'fp32' or 'bf16'" in r.stderr and 'Traceback' not in r.stderr
+
+def test_train_cli_view_mag_scales_each_field_by_its_magnification(tmp_path):
+    "--view-mag 100: model.json keeps it, and a 40X field is scored by a grid 2.5 times as wide as a 100X field's (the same tissue per pixel)."
+    from bcc_nb.demo import make_demo_data
+    from bcc_nb.predict import load_classifier
+    data = make_demo_data(tmp_path/'mags', n_patients=4, images_per_patient=2, magnifications=(40, 100), size=(175, 115))
+    out = tmp_path/'run'
+    r = run('bcc-train', str(data), '--out', str(out), '--size', '32', '--bs', '4', '--epochs', '1', '--arch', 'resnet18',
+            '--pretrained', 'false', '--view-mag', '100', '--stain-normalize', 'none', '--quiet')
+    assert r.returncode == 0, r.stderr
+    assert json.loads((out/'config.json').read_text())['view_mag'] == 100 and json.loads((out/'model.json').read_text())['view_mag'] == 100
+    clf = load_classifier(out, device='cpu')
+    grids = [len(clf.views(next(data.rglob(f'*-{m}-*.png')))[0]) for m in (40, 100)]
+    assert grids == [35, 6], grids   # 100X: shorter side 1.8 patches, a 3x2 grid; 40X: 4.5 patches, 7x5
+    r = run('bcc-evaluate', str(out), '--data', str(data), '--split', 'all')   # an external cohort, every field scored as trained
+    assert r.returncode == 0, r.stderr
+    [preds] = out.glob('cohort-*/predictions.csv')
+    assert sorted(set(pd.read_csv(preds).magnification)) == [40, 100]
+    by_mag = json.loads((preds.parent/'metrics.json').read_text())['by_magnification']   # each magnification scored on its own
+    assert [(r['magnification'], r['n_images']) for r in by_mag] == [(40, 8), (100, 8)] and 'By magnification' in (preds.parent/'report.html').read_text()

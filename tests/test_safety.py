@@ -160,6 +160,7 @@ def test_a_csv_whose_paths_are_all_missing(tmp_path):
     ('threshold', ['model.json', 'checksum']),
     ('huge_size', ['model.json', 'size']),
     ('bad_view', ['model.json', 'view']),
+    ('bad_view_mag', ['model.json', 'view_mag']),
 ])
 def test_damaged_run_files(finished_run, tiny_demo, tmp_path, damage, words):
     out = copy_of(finished_run, tmp_path/'run')
@@ -173,6 +174,7 @@ def test_damaged_run_files(finished_run, tiny_demo, tmp_path, damage, words):
     elif damage == 'threshold': mj.write_text(json.dumps({**meta, 'threshold': {**meta['threshold'], 'threshold': 0.01}}))
     elif damage == 'huge_size': mj.write_text(json.dumps({**{k: v for k, v in meta.items() if k != 'checksum'}, 'size': 10**6}))   # unsigned: the bound itself
     elif damage == 'bad_view': mj.write_text(json.dumps({**{k: v for k, v in meta.items() if k != 'checksum'}, 'view': 0}))   # a patch model's view
+    elif damage == 'bad_view_mag': mj.write_text(json.dumps({**{k: v for k, v in meta.items() if k != 'checksum'}, 'view_mag': '100X'}))
     before = snapshot(out)
     cmds = [('bcc-evaluate', out, '--n-boot', '20')]
     if damage != 'bad_config_json': cmds.append(('bcc-predict', out, sorted(tiny_demo.rglob('*.png'))[0]))
