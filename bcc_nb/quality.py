@@ -113,6 +113,9 @@ ABLATIONS['view_1_3_macenko'] = dict(view=1.3) # larger patches (2x2 at test tim
 # every image scaled by its magnification, so that a pixel covers the same tissue as in a 100X field at --view 1.8 (100X fields as before)
 ABLATIONS['mag_100_macenko'] = dict(view_mag=100)
 ABLATIONS['mag_100_macenko_seed_1'] = dict(view_mag=100, seed=1)
+# the 3x zoom-in (chosen on the centre crop) against the 0.1.0 value, on today's defaults, two seeds
+ABLATIONS['max_zoom_1_1_macenko'] = dict(max_zoom=1.1)
+ABLATIONS['max_zoom_1_1_macenko_seed_1'] = dict(max_zoom=1.1, seed=1)
 
 # %% ../nbs/06a_quality.ipynb #ad8d7f64
 def recipe_scores(cv:CrossValidation)->dict:
