@@ -269,17 +269,11 @@ class Evaluation:
         boot_groups = groups if groups is not None else np.arange(len(self.y_true))
         self.ci = patient_bootstrap(self.y_true, self.probs, boot_groups, self.classes, n_boot) if n_boot else {}
         self.patient = patient_metrics(self.y_true, self.probs, groups, self.classes) if groups is not None else {}
-        if self.patient and 'magnification' in items: self.patient['patient_recognition_rate_by_magnification'] = _by_magnification(self, groups)
         self.pos = (self.classes.index('malignant') if 'malignant' in self.classes else 1) if len(self.classes) == 2 else None
         both = self.pos is not None and len(np.unique(self.y_true)) == 2
         self.operating_point = choose_threshold(self.y_true == self.pos, self.probs[:, self.pos], threshold_rule, target) if both else None
         self.tta = classification_metrics(self.y_true, tta_probs, self.classes) if tta_probs is not None else None
         self.extra_figures, self.saved = {}, []  # Grad-CAM, added by `evaluate_learner`; the files `evaluate_run` wrote
-
-def _by_magnification(ev:Evaluation, groups)->dict:
-    "The patient recognition rate at each magnification."
-    mags = ev.items['magnification'].values
-    return {int(m): patient_recognition_rate(ev.y_true[mags == m], ev.probs[mags == m], groups[mags == m]) for m in sorted(set(mags))}
 
 # %% ../nbs/04_evaluate.ipynb #8f3494db
 @patch_to(Evaluation)
@@ -377,7 +371,9 @@ def figures(self)->dict:
 def to_dict(self)->dict:
     "Every number, for `metrics.json`."
     bm = self.by_magnification()
-    return dict(split=self.split, classes=self.classes, **self.metrics, ci95=self.ci, ci_resampling=self.ci_unit, patient=self.patient,
+    patient = {**self.patient, **({'patient_recognition_rate_by_magnification':   # where earlier metrics.json had it
+                                   dict(zip(bm.magnification.tolist(), bm.patient_recognition_rate.tolist()))} if self.patient and len(bm) else {})}
+    return dict(split=self.split, classes=self.classes, **self.metrics, ci95=self.ci, ci_resampling=self.ci_unit, patient=patient,
                 operating_point=self.operating_point, tta=self.tta,
                 **({'by_magnification': json.loads(bm.to_json(orient='records'))} if len(bm) else {}))
 
@@ -385,7 +381,7 @@ def to_dict(self)->dict:
 @patch_to(Evaluation)
 def report_html(self, figs:dict|None=None)->str:
     "A self-contained HTML report: the metrics table and every figure, embedded."
-    figs = figs or self.figures()
+    figs, bm = figs or self.figures(), self.by_magnification()
     def img(fig):
         b = io.BytesIO(); fig.savefig(b, format='png', dpi=100, bbox_inches='tight')
         return f'<img src="data:image/png;base64,{base64.b64encode(b.getvalue()).decode()}">'
@@ -396,7 +392,7 @@ def report_html(self, figs:dict|None=None)->str:
             'td,th{border:1px solid #ccc;padding:3px 8px;text-align:right} img{max-width:48%;margin:4px}</style></head><body>'
             f'<h1>Evaluation on the {html.escape(self.split)} set</h1><p>For research and education only; not for diagnosis.</p>'
             f'{self.table().round(4).to_html()}{extra}'
-            + (f'<h3>By magnification</h3>{self.by_magnification().round(3).to_html(index=False)}' if len(self.by_magnification()) else '')
+            + (f'<h3>By magnification</h3>{bm.round(3).to_html(index=False)}' if len(bm) else '')
             + (f'<h3>Patients, worst first</h3>{self.patients().round(3).to_html(index=False)}' if self.patient else '')
             + ''.join(f'<h3>{html.escape(n)}</h3>{img(f)}' for n, f in figs.items()) + '</body></html>')
 
