@@ -357,24 +357,27 @@ def run_benchmark(out:str|Path='bench/results', # Writes OUT.json and OUT.md
                   sections=SECTIONS,            # What to measure
                   device:str|None=None,         # Default: the GPU if there is one
                  )->dict:
-    "Measure the sections, interleaving the contenders; write a JSON and a markdown table with medians and ratios."
+    "Measure the sections, interleaving the contenders; write a JSON and a markdown table with medians and ratios (after every section)."
     set_seed(0)
     device = torch.device(device) if device else torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     res = dict(machine=machine_info(), settings=dict(sizes=list(sizes), arch=arch, bs=bs, steps=steps, rounds=rounds,
                n_images=n_images, workers=list(workers), device=str(device)), results={}, ratios={}, peak_rss_mib={}, profiles={})
+    out, t0 = Path(out), time.perf_counter()
+    def save():   # after every section: a run stopped by a time limit (a lent GPU's, say) keeps what it measured
+        write_json(out.with_suffix('.json'), res)
+        atomic_write(out.with_suffix('.md'), lambda p: Path(p).write_text(benchmark_markdown(res)))
     for size in sizes:
         for sec in sections:
             if sec in ('data', 'optimizer') and size != sizes[0]: continue
             if device.type == 'cuda': torch.cuda.reset_peak_memory_stats()
             r, key = run_section(sec, arch, size, bs, steps, rounds, n_images, workers, device), f'{sec}_{size}'
-            if sec == 'profile': res['profiles'][key] = r; continue
+            print(f'{key}: measured ({time.perf_counter() - t0:.0f} s in all)', flush=True)
+            if sec == 'profile': res['profiles'][key] = r; save(); continue
             res['results'][key] = r
             res['peak_rss_mib'][key] = round(peak_rss_mib(), 1)
             if device.type == 'cuda': res.setdefault('peak_gpu_mib', {})[key] = round(torch.cuda.max_memory_allocated()/2**20, 1)
             res['ratios'][key] = section_ratios(sec, {k: v['median'] for k, v in r.items()}, workers)
-    out = Path(out)
-    write_json(out.with_suffix('.json'), res)
-    atomic_write(out.with_suffix('.md'), lambda p: Path(p).write_text(benchmark_markdown(res)))
+            save()
     return res
 
 # %% ../nbs/06_bench.ipynb #60841ba5

@@ -119,6 +119,7 @@ ABLATIONS['max_zoom_1_1_macenko_seed_1'] = dict(max_zoom=1.1, seed=1)
 # the 2019 recipe's schedule and learning rate (Adam 1e-4, reduce on plateau) on today's defaults; the plateau watches the scored fold's loss
 ABLATIONS['plateau_1e-4_macenko'] = dict(schedule='plateau', lr=1e-4)
 ABLATIONS['24_epochs_macenko'] = dict(epochs=24)   # twice the training on today's defaults (on ResNet-18: -0.06)
+ABLATIONS |= {f'24_epochs_macenko_seed_{s}': dict(epochs=24, seed=s) for s in (1, 2)}   # its replicates, paired with macenko_seed_1 and default_seed_2
 
 # %% ../nbs/06a_quality.ipynb #ad8d7f64
 def recipe_scores(cv:CrossValidation)->dict:

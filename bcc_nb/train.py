@@ -232,7 +232,8 @@ def fit_run(learn:Learner, cfg:TrainConfig, cbs:list, start_epoch:int=0, resumed
 # %% ../nbs/03_train.ipynb #fb69f289
 def resume_learner(learn:Learner, stage:Path, state:dict)->int:
     "Load the checkpoint of an interrupted run into `learn`; the epoch to continue from."
-    learn.load(Path(state['file']).stem, with_opt=True, weights_only=True)
+    learn.model.to(learn.dls.device)   # first: the optimizer's state is put where the weights are when it is loaded, and
+    learn.load(Path(state['file']).stem, with_opt=True, weights_only=True)   # fastai moves only the weights at `fit`
     start = state['epoch'] + 1
     hist = stage/'history.csv'
     if hist.exists():   # rows of an epoch that finished after the last checkpoint are run again

@@ -255,3 +255,25 @@ def test_bench_folder_claims_only_its_own_folder(tmp_path, monkeypatch):
                        capture_output=True, text=True, timeout=600)   # a script that claims its folder so: refuses before training
     assert r.returncode != 0 and 'not made by bench/colour_free_cv.py' in r.stderr
     assert sorted(p.name for p in (tmp_path/'b').iterdir()) == ['notes.txt']
+
+def test_gpu_folds_trains_the_folds_bcc_quality_pools(tiny_demo, tmp_path):
+    "bench/gpu_folds.py: folds trained side by side in processes are the ones bcc-quality trains: it pools them without training again."
+    import sys
+    out = tmp_path/'q'
+    opts = ['--folds', '2', '--size', '32', '--epochs', '1', '--arch', 'resnet18']
+    r = subprocess.run([sys.executable, 'bench/gpu_folds.py', str(tiny_demo), str(out), 'default:0,1', *opts, '--procs', '2', '--threads', '1'],
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert 'default fold 0' in r.stdout and 'default fold 1' in r.stdout
+    before = {i: (out/'default'/f'fold{i}'/'model.safetensors').stat().st_mtime_ns for i in range(2)}
+    r = subprocess.run(['bcc-quality', str(tiny_demo), '--out', str(out), '--recipes', 'default', *opts, '--n-boot', '10'],
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert {i: (out/'default'/f'fold{i}'/'model.safetensors').stat().st_mtime_ns for i in range(2)} == before   # reused, not retrained
+    oof = pd.read_csv(out/'default'/'predictions.csv')
+    assert len(oof) == 24 and set(oof.fold) == {0, 1}
+    (tmp_path/'mine').mkdir(); (tmp_path/'mine'/'default').mkdir(); (tmp_path/'mine'/'default'/'notes.txt').write_text('mine')
+    r = subprocess.run([sys.executable, 'bench/gpu_folds.py', str(tiny_demo), str(tmp_path/'mine'), 'default:0', *opts],
+                       capture_output=True, text=True, timeout=300)   # somebody's folder: refused before any training
+    assert r.returncode != 0 and 'did not write' in r.stderr
+    assert [p.name for p in (tmp_path/'mine'/'default').iterdir()] == ['notes.txt']
