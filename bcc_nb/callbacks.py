@@ -88,7 +88,10 @@ class WeightAverage(Callback):
 
     def state_dict(self)->dict: return dict(average=self.average, steps=self.steps)
     def load_state(self, state:dict):
-        self.average, self.steps = {k: v.clone() for k, v in state['average'].items()}, int(state['steps'])
+        "Continue from a saved average, put where the model is (a run saved on a GPU can resume on a CPU and the other way)."
+        here = getattr(self, 'average', {})
+        self.average = {k: v.to(here[k].device if k in here else v.device, copy=True) for k, v in state['average'].items()}
+        self.steps = int(state['steps'])
 
 # %% ../nbs/02c_callbacks.ipynb #d75c06bc
 class ResumeCheckpoint(Callback):

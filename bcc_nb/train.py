@@ -210,7 +210,7 @@ def run_callbacks(learn:Learner, cfg:TrainConfig, keep:str, state:dict|None, sta
     "The callbacks of a run: (best-epoch tracker, weight average or None, all of them)."
     has_valid = len(learn.dls.valid_ds) > 0
     best = BestModelCallback(cfg.monitor, 'best', *((state['best_key'], state['best_epoch']) if state else ()), reload=keep == 'best')
-    avg_state = torch.load(stage/'checkpoints'/state['average'], weights_only=True) if state and state.get('average') else None
+    avg_state = torch.load(stage/'checkpoints'/state['average'], map_location='cpu', weights_only=True) if state and state.get('average') else None
     average = WeightAverage(cfg.average_decay, swap=keep == 'average', state=avg_state) if keep == 'average' else None
     cbs = [*([best] if has_valid else []), ResumeCheckpoint(best, average), HistoryLogger('history.csv', append=True)]   # a new run's staging folder starts empty
     if average: cbs.append(average)

@@ -7,8 +7,8 @@ the order given. Each fold is the one `bcc-quality DATA --out OUT --recipes RECI
 128 px, 12 epochs, from scratch, DenseNet201 unless --folds, --size, --epochs or --arch say otherwise), into OUT/RECIPE/foldI, so
 `bcc-quality` run afterwards with the same options pools the finished folds without training them again. A fold at 128 px is
 little work for an H100/H200, so one process leaves the GPU mostly idle; seven processes trained the 5 folds of the defaults in
-72 s on an H200 (bench/README.md). `--workers 0`: fastai's loaders cannot start worker processes inside a spawned process that
-has touched CUDA ("Cannot pickle CUDA storage"), and each process here is one.
+83 s on an H200 (bench/README.md). `--workers 0`: fastai's loaders cannot start worker processes inside a spawned process that
+has touched CUDA ("Cannot pickle CUDA storage": the loaders hold tensors on the GPU by then), and each process here is one.
 """
 import sys, time, argparse
 from pathlib import Path
